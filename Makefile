@@ -1,0 +1,51 @@
+# credit-rl — the two commands of the README, and what they need.
+#   make book   run the whole research book (default profile) and render the HTML report
+#   make test   nbdev-clean/export sync check, nbdev-test, pytest (slow tests when CI=true)
+# Both create .venv and install the package (torch as the CPU build) when missing.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= default
+NBDEV_FLAGS := $(if $(filter true 1 yes,$(CI)),--flags slow,)
+
+.PHONY: install book smoke test check-sync nbdev-test pytest clean-runs
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/credit-rl book --profile $(PROFILE)
+
+smoke: $(STAMP)
+	$(BIN)/credit-rl book --profile smoke
+
+# nbdev's CI pattern: cleaning and exporting must not change anything that is committed.
+check-sync: $(STAMP)
+	@before="$$(git status --porcelain 2>/dev/null)"; \
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-export || exit 1; \
+	after="$$(git status --porcelain 2>/dev/null)"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "nbdev-clean / nbdev-export changed the tree: notebooks not clean or credit_rl/ out of sync:"; \
+	  git status --porcelain; exit 1; \
+	else echo "nbdev-clean and nbdev-export left the tree unchanged"; fi
+
+nbdev-test: $(STAMP)
+	$(BIN)/nbdev-test --n-workers 2 --timing $(NBDEV_FLAGS)
+
+# pytest exits 5 when it collects nothing: that alone is not a failure; any other non-zero is.
+pytest: $(STAMP)
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
+
+test: check-sync nbdev-test pytest
+
+clean-runs:
+	rm -rf reports/runs reports/book reports/site

@@ -1,0 +1,73 @@
+"""The research book end to end on the smoke profile: runs, registry caching, publishing and rendering."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+from credit_rl.book import quarto_chapters, run_book
+from credit_rl.runs import PROFILES, list_runs, load_spec
+
+
+def test_profiles_share_chapters_and_validate():
+    names = {}
+    for profile in PROFILES:
+        files = sorted((REPO / "params" / profile).glob("*.yaml"))
+        assert files, f"params/{profile}/ is empty"
+        names[profile] = [load_spec(f).name for f in files]
+    assert names["smoke"] == names["default"] == names["full"]
+    chapters = [c.split("/")[-1].removesuffix(".ipynb") for c in quarto_chapters(REPO)]
+    assert chapters == ["index", *names["default"], "results"]
+
+
+def test_smoke_book_second_run_executes_nothing(smoke_book):
+    root, first = smoke_book
+    assert first.failed == [] and first.executed == len(first.results) > 0
+    again = run_book(profile="smoke", reports_dir=root, project_dir=REPO, render=False, echo=False)
+    assert again.executed == 0
+    assert [r.run_id for r in again.results] == [r.run_id for r in first.results]
+    assert all(r.cached for r in again.results)
+    assert set(list_runs(root).status) == {"succeeded"}
+
+
+def test_run_folders_hold_what_the_report_reads(smoke_book):
+    root, first = smoke_book
+    for r in first.results:
+        files = {p.name for p in r.path.iterdir()}
+        assert {"meta.json", "params.yaml", "notebook.ipynb", "log.txt", "metrics.json", "timeseries.parquet", "model.zip"} <= files
+        metrics = json.loads((r.path / "metrics.json").read_text())
+        assert {"ppo", "passive"} <= set(metrics["policies"])
+        meta = json.loads((r.path / "meta.json").read_text())
+        assert meta["run_id"] == r.run_id and meta["status"] == "succeeded" and meta["params_file"].endswith(f"{r.spec.name}.yaml")
+
+
+def test_quarto_yml_lists_existing_chapters_after_smoke(smoke_book):
+    root, _ = smoke_book
+    cfg = yaml.safe_load((REPO / "_quarto.yml").read_text())
+    assert cfg["project"]["output-dir"].startswith("reports/")
+    for chapter in cfg["project"]["render"]:
+        assert chapter.startswith("reports/book/")
+        assert (root / chapter.removeprefix("reports/")).is_file(), chapter
+    assert [c["href"] if isinstance(c, dict) else c for c in cfg["website"]["sidebar"]["contents"]] == cfg["project"]["render"]
+
+
+def test_rendered_site_has_every_chapter_with_one_plotlyjs(smoke_book, rendered_site):
+    root, first = smoke_book
+    assert first.renderer.startswith(("quarto", "nbconvert"))
+    pages = {p.name for p in rendered_site.glob("*.html")}
+    assert {"index.html", "results.html", "ppo_ig.html"} <= pages
+    results = (rendered_site / "results.html").read_text()
+    assert "Plotly.newPlot" in results and "plotly.js v" not in results  # figures, library loaded once per site
+    assert (root / "site" / "plotly.min.js").stat().st_size > 1_000_000
+    assert "https://cdn" not in results and "cdnjs" not in results  # nothing fetched from the internet
+
+
+def test_cli_rejects_bad_params_before_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("template: train_ppo\nparams:\n  seed: -1\n  total_timestep: 100\n")
+    cli = Path(sys.executable).parent / "credit-rl"  # the console script of the installed package
+    p = subprocess.run([str(cli), "validate", str(bad)], capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert "bad.yaml" in p.stderr and "total_timestep" in p.stderr and "seed" in p.stderr
