@@ -1,0 +1,89 @@
+"No look-ahead: every feature at dates <= t is unchanged when all inputs after t are replaced by noise."
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_rl import features as F
+
+N = 900
+IDX = pd.bdate_range("2015-01-01", periods=N, name="date")
+CUTS = [150, 520, 700, 899 - 1]  # t positions (after the GARCH min history, around refits, near the end)
+
+
+def _inputs(seed: int = 0) -> dict:
+    "Synthetic market inputs on a business-day index (spreads bp, rates %, prices, volumes)."
+    rng = np.random.default_rng(seed)
+    spread = 400 * np.exp(np.cumsum(rng.normal(0, 0.012, N)))
+    volume = rng.integers(0, 5, N) * (rng.random(N) < 0.6) * 1e5
+    return dict(spread_bp=pd.Series(spread, IDX), cds_bp=pd.Series(spread - 20 + rng.normal(0, 5, N), IDX),
+                equity_ret=pd.Series(rng.normal(0, 0.01, N), IDX), bid_ask_bp=pd.Series(np.abs(rng.normal(30, 8, N)), IDX),
+                volume=pd.Series(volume, IDX), ret=pd.Series(rng.normal(0, 0.004, N), IDX),
+                dollar_volume=pd.Series(np.abs(rng.normal(5e7, 1e7, N)), IDX),
+                coupon_pct=pd.Series(5.0, IDX), price=pd.Series(95 + np.cumsum(rng.normal(0, 0.2, N)), IDX),
+                ytm_years=pd.Series(np.linspace(7, 3.5, N), IDX), funding_pct=pd.Series(2 + rng.normal(0, 0.05, N), IDX),
+                ust_pct=pd.Series(3 + np.cumsum(rng.normal(0, 0.03, N)), IDX))
+
+
+def _perturb_after(inputs: dict, t: int, seed: int) -> dict:
+    "Copy of the inputs with every value after position t replaced by a noisy value (same sign conventions)."
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, s in inputs.items():
+        v = s.to_numpy(dtype=float).copy()
+        v[t + 1:] = v[t + 1:] * np.exp(rng.normal(0, 0.5, N - t - 1)) + rng.normal(0, 1.0, N - t - 1) * (k == "ret")
+        if k == "volume":  # re-draw which later days trade at all
+            v[t + 1:] = (rng.random(N - t - 1) < 0.5) * rng.integers(1, 9, N - t - 1) * 1e5
+        out[k] = pd.Series(v, s.index)
+    return out
+
+
+FEATURES = {
+    "spread_zscore": lambda d: F.spread_zscore(d["spread_bp"], 60),
+    "rsi": lambda d: F.rsi(d["spread_bp"], 14),
+    "bollinger": lambda d: F.bollinger_bands(d["spread_bp"], 20, 2.0),
+    "carry": lambda d: F.carry_bp_per_year(d["coupon_pct"], d["price"], d["ytm_years"], d["funding_pct"]),
+    "index_carry": lambda d: F.index_carry_bp_per_year(d["spread_bp"], d["ust_pct"], d["funding_pct"]),
+    "amihud": lambda d: F.amihud_illiquidity(d["ret"], d["dollar_volume"], 21),
+    "bid_ask_pctile": lambda d: F.bid_ask_percentile(d["bid_ask_bp"], 120),
+    "days_since_trade": lambda d: F.days_since_last_trade(d["volume"]),
+    "cds_bond_basis": lambda d: F.cds_bond_basis_bp(d["cds_bp"], d["spread_bp"]),
+    "equity_credit_corr": lambda d: F.equity_credit_corr(d["equity_ret"], d["spread_bp"].diff(), 63),
+    "realized_vol": lambda d: F.realized_vol(d["spread_bp"].diff(), 21),
+    "garch_vol_expanding": lambda d: F.garch_vol(d["spread_bp"].diff(), refit_every=100, min_obs=300),
+    "garch_vol_rolling": lambda d: F.garch_vol(d["spread_bp"].diff(), refit_every=150, min_obs=250, window=300),
+    "spread_feature_frame": lambda d: F.spread_feature_frame(d["spread_bp"], z_window=60, garch_refit_every=200),
+}
+
+
+def _assert_past_unchanged(base, pert, t, name):
+    a = np.asarray(pd.DataFrame(base).iloc[:t + 1], dtype=float)
+    b = np.asarray(pd.DataFrame(pert).iloc[:t + 1], dtype=float)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-12, equal_nan=True, err_msg=f"{name} at <= t={t} moved")
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_feature_ignores_the_future(name):
+    inputs = _inputs()
+    base = FEATURES[name](inputs)
+    assert pd.DataFrame(base).iloc[:, 0].notna().sum() > 100, "feature must produce values to compare"
+    for j, t in enumerate(CUTS):
+        pert = _perturb_after(inputs, t, seed=j + 1)
+        out = FEATURES[name](pert)
+        _assert_past_unchanged(base, out, t, name)
+        # and the perturbation did reach the future part (the test has teeth)
+        after_a = np.asarray(pd.DataFrame(base).iloc[t + 1:], dtype=float)
+        after_b = np.asarray(pd.DataFrame(out).iloc[t + 1:], dtype=float)
+        if t < N - 2:
+            assert not np.allclose(after_a, after_b, equal_nan=True), f"{name}: perturbation after t had no effect"
+
+
+def test_harness_catches_lookahead():
+    "A centred rolling mean and a full-sample z-score use the future; the harness must flag both."
+    inputs = _inputs()
+    leaky = {"centred": lambda d: d["spread_bp"].rolling(21, center=True).mean(),
+             "full_sample_z": lambda d: (d["spread_bp"] - d["spread_bp"].mean()) / d["spread_bp"].std()}
+    for name, fn in leaky.items():
+        base, pert = fn(inputs), fn(_perturb_after(inputs, 400, seed=9))
+        with pytest.raises(AssertionError):
+            _assert_past_unchanged(base, pert, 400, name)
