@@ -144,6 +144,13 @@ def _real_ig_weekly():
     return df["BAMLC0A0CM"].dropna().resample("W-FRI").last().dropna() * 100.0  # percent -> bp
 
 
+def _loglog_slope(level):
+    "Slope of log |weekly change| on log level (volatility elasticity, unconditional)."
+    d = np.diff(level)
+    ok = d != 0
+    return np.polyfit(np.log(level[:-1][ok]), np.log(np.abs(d[ok])), 1)[0]
+
+
 def _weekly_kappa(level):
     b = np.polyfit(level[:-1], level[1:], 1)[0]
     return -math.log(b) * 52 if 0 < b < 1 else np.inf
@@ -157,7 +164,7 @@ def test_real_ig_statistics_fall_inside_simulated_bands():
     sim = simulate_spread_paths(SpreadProcessParams(), 5 * (n_weeks - 1), n_paths=500, seed=77)["spread_bp"][:, ::5]
     for name, stat in [("kappa", _weekly_kappa), ("mean", np.mean), ("std", np.std),
                        ("weekly change std", lambda x: np.diff(x).std()),
-                       ("max", np.max), ("min", np.min)]:
+                       ("max", np.max), ("min", np.min), ("log-log vol slope", _loglog_slope)]:
         sims = np.array([stat(p) for p in sim])
         lo, hi = np.percentile(sims, [2.5, 97.5])
         assert lo < stat(real) < hi, f"real IG {name} {stat(real):.3f} outside simulated band [{lo:.3f}, {hi:.3f}]"
