@@ -228,3 +228,13 @@ def test_fetch_fred_connection_refused(tmp_path):
     msg = str(err.value)
     assert "BAMLH0A0HYM2" in msg and "refused" in msg.lower() and str(tmp_path/"cache"/"BAMLH0A0HYM2.csv") in msg
     assert not (tmp_path/"cache"/"BAMLH0A0HYM2.csv").exists()
+
+
+@needs_data
+def test_real_monthly_series_keeps_weekend_dated_months():
+    frame, rep = load_fred_csv(DATA/"UNRATE.csv", unit="percent")
+    assert len(frame) == 557 and rep.dropped == {}
+    assert pd.Timestamp("2020-02-01") in frame.index  # a Saturday
+    assert rep.longest_gap_bdays["UNRATE"][1] == "2025-09-02"  # the 2025-10 print missing (shutdown)
+    forced, rep2 = load_fred_csv(DATA/"UNRATE.csv", unit="percent", drop_weekends=True)
+    assert sum(rep2.dropped.values()) == 557 - len(forced) > 0
