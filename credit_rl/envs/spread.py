@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gymnasium as gym
+import numba
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
@@ -24,7 +26,9 @@ from ..market import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_D
                               spread_path_rng, step_spread)
 
 # %% auto #0
-__all__ = ['WARMUP_DAYS', 'OBS_NAMES', 'OBS_CLIP', 'CreditSpreadConfig', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
+__all__ = ['WARMUP_DAYS', 'OBS_NAMES', 'OBS_CLIP', 'INFO_NAMES', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
+           'maturity_years_nb', 'spread_duration_nb', 'env_observation_nb', 'fill_cost_nb', 'env_step_nb',
+           'env_status_nb', 'env_warmup_nb', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
 
 # %% ../../nbs/30_envs.spread.ipynb #54c462c8
 @dataclass(frozen=True)
@@ -49,6 +53,96 @@ WARMUP_DAYS = 20  # market days simulated before an episode starts (history for 
 OBS_NAMES = ("log_spread_over_theta", "velocity_5d_z", "realized_vol_20d_rel", "bid_ask_rel", "maturity_frac", "position")
 OBS_CLIP = 10.0  # observations are clipped to [-OBS_CLIP, OBS_CLIP]
 
+# %% ../../nbs/30_envs.spread.ipynb #23b0510f
+INFO_NAMES = ("spread_bp", "position", "pnl_spread", "pnl_carry", "pnl_financing", "cost", "half_spread_bp", "trade_notional")
+
+class SpreadEnvConsts(NamedTuple):
+    "Per-config constants of the env kernels (built by `env_consts`)."
+    theta_bp: float; spread_duration_years: float; maturity_years: float; financing_spread_bp_per_yr: float
+    capital_usd: float; impact_coef: float; include_costs: bool; initial_position: float
+    sigma_ref_bp_day: float  # level vol at theta per day, bp: scales the velocity and realized-vol features
+    width_ref_bp: float      # bid-ask width at theta, bp (1 bp if the half-spread is 0): scales the width feature
+    episode_days: int
+
+# %% ../../nbs/30_envs.spread.ipynb #6845c0f7
+def env_consts(c: CreditSpreadConfig) -> SpreadEnvConsts:
+    "Kernel constants of config `c` (floats as float64, so one compiled kernel serves every config)."
+    m = c.market
+    return SpreadEnvConsts(float(m.theta_bp), float(c.spread_duration_years), float(c.maturity_years),
+                           float(c.financing_spread_bp_per_yr), float(c.capital_usd), float(c.impact_coef),
+                           bool(c.include_costs), float(c.initial_position),
+                           m.sigma_level_bp_per_sqrt_yr / math.sqrt(TRADING_DAYS_PER_YEAR),
+                           2.0 * m.half_spread_bp if m.half_spread_bp > 0 else 1.0, int(c.episode_days))
+
+# %% ../../nbs/30_envs.spread.ipynb #7e6e89af
+@numba.njit(cache=True)
+def maturity_years_nb(ec, t):
+    "Time to maturity on episode day `t`, years (>= 0)."
+    return max(ec.maturity_years - t / TRADING_DAYS_PER_YEAR, 0.0)
+
+@numba.njit(cache=True)
+def spread_duration_nb(ec, t):
+    "Spread duration on episode day `t`, years: D0 * tau_t / tau_0."
+    return ec.spread_duration_years * maturity_years_nb(ec, t) / ec.maturity_years
+
+# %% ../../nbs/30_envs.spread.ipynb #813d200a
+@numba.njit(cache=True)
+def env_observation_nb(state, hist, t, w, ec, out):
+    "Write the scaled features of episode day `t` (table above, clipped to +-OBS_CLIP) into float32 `out`."
+    s, sq = hist[WARMUP_DAYS], 0.0
+    for k in range(WARMUP_DAYS): sq += (hist[k + 1] - hist[k]) ** 2
+    out[0] = math.log(s / ec.theta_bp)
+    out[1] = (s - hist[WARMUP_DAYS - 5]) / (ec.sigma_ref_bp_day * math.sqrt(5))
+    out[2] = math.sqrt(sq / WARMUP_DAYS) / ec.sigma_ref_bp_day
+    out[3] = 2 * state[HALF_SPREAD_BP] / ec.width_ref_bp
+    out[4] = maturity_years_nb(ec, t) / ec.maturity_years
+    out[5] = w
+    for k in range(out.shape[0]):
+        if out[k] > OBS_CLIP: out[k] = OBS_CLIP
+        elif out[k] < -OBS_CLIP: out[k] = -OBS_CLIP
+
+# %% ../../nbs/30_envs.spread.ipynb #a8ecb450
+@numba.njit(cache=True)
+def fill_cost_nb(trade_notional, duration, state, ec):
+    "Dollar cost of filling `trade_notional` (USD) at market `state` for a bond of spread duration `duration` (years)."
+    if not ec.include_costs or trade_notional == 0.0: return 0.0
+    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] / 1e4   # price vol = spread duration x spread vol
+    return trade_cost_nb(trade_notional, state[HALF_SPREAD_BP], sigma_price_daily, state[VOLUME_USD], ec.impact_coef)
+
+# %% ../../nbs/30_envs.spread.ipynb #8b3db564
+@numba.njit(cache=True)
+def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info):
+    "Day t -> t+1 of one env in place (market, history); fills `info` (INFO_NAMES order); returns the reward."
+    dt = 1.0 / TRADING_DAYS_PER_YEAR
+    s0, dur0 = state[SPREAD_BP], spread_duration_nb(ec, t)
+    step_spread(state, kp, rng)                                                    # market moves to day t+1
+    s1 = state[SPREAD_BP]
+    pnl_spread = -w_old * dur0 * (s1 - s0) / 1e4                                   # old weight earns the move
+    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
+    trade_notional = (w_new - w_old) * ec.capital_usd                              # filled at t+1
+    cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), state, ec) / ec.capital_usd
+    for k in range(WARMUP_DAYS): hist[k] = hist[k + 1]
+    hist[WARMUP_DAYS] = s1
+    info[0], info[1], info[2], info[3], info[4] = s1, w_new, pnl_spread, pnl_carry, pnl_financing
+    info[5], info[6], info[7] = cost, state[HALF_SPREAD_BP], trade_notional
+    return pnl_spread + pnl_carry + pnl_financing - cost
+
+# %% ../../nbs/30_envs.spread.ipynb #402eb9cf
+@numba.njit(cache=True)
+def env_status_nb(ec, t):
+    "(terminated, truncated) after the step to episode day `t`."
+    terminated = maturity_years_nb(ec, t) <= 1e-12
+    return terminated, (not terminated) and t >= ec.episode_days
+
+@numba.njit(cache=True)
+def env_warmup_nb(state, hist, kp, rng):
+    "Day 0 and WARMUP_DAYS market steps from `rng` into `state` and `hist` (episode day 0 = `hist[-1]`)."
+    init_spread_state(state, kp, rng)
+    hist[0] = state[SPREAD_BP]
+    for k in range(1, WARMUP_DAYS + 1):
+        step_spread(state, kp, rng)
+        hist[k] = state[SPREAD_BP]
+
 # %% ../../nbs/30_envs.spread.ipynb #c8b9963e
 class CreditSpreadEnv(gym.Env):
     "One corporate bond, Discrete actions = target weights `config.positions`, reward = daily excess return on capital."
@@ -57,38 +151,31 @@ class CreditSpreadEnv(gym.Env):
     def __init__(self, config: CreditSpreadConfig | dict | None = None):
         if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
         self.config = config = config or CreditSpreadConfig()
-        self._kp = kernel_params(config.market)
+        self._kp, self._ec = kernel_params(config.market), env_consts(config)
         self._positions = np.asarray(config.positions, dtype=float)
         self.action_space = spaces.Discrete(len(config.positions))
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(OBS_NAMES),), dtype=np.float32)
-        self._sigma_ref_bp_day = config.market.sigma_level_bp_per_sqrt_yr / math.sqrt(TRADING_DAYS_PER_YEAR)
-        self._width_ref_bp = 2 * config.market.half_spread_bp if config.market.half_spread_bp > 0 else 1.0
-        self._state, self._hist = np.zeros(N_SPREAD_STATE), np.zeros(WARMUP_DAYS + 1)
+        self._state, self._hist, self._info = np.zeros(N_SPREAD_STATE), np.zeros(WARMUP_DAYS + 1), np.zeros(len(INFO_NAMES))
         self._t, self._done, self.market_seed = 0, True, None
 
-# %% ../../nbs/30_envs.spread.ipynb #7e6e89af
+# %% ../../nbs/30_envs.spread.ipynb #c53cb6d6
 @patch
 def maturity_years(self: CreditSpreadEnv, t: int) -> float:
     "Time to maturity on episode day `t`, years (>= 0)."
-    return max(self.config.maturity_years - t / TRADING_DAYS_PER_YEAR, 0.0)
+    return maturity_years_nb(self._ec, t)
 
 @patch
 def spread_duration(self: CreditSpreadEnv, t: int) -> float:
     "Spread duration on episode day `t`, years: D0 * tau_t / tau_0."
-    return self.config.spread_duration_years * self.maturity_years(t) / self.config.maturity_years
+    return spread_duration_nb(self._ec, t)
 
 # %% ../../nbs/30_envs.spread.ipynb #b593b8bc
 @patch
 def _observation(self: CreditSpreadEnv) -> np.ndarray:
     "Scaled features of episode day `self._t` (see the table above)."
-    s, h, c = self._hist[-1], self._hist, self.config
-    obs = np.array([math.log(s / c.market.theta_bp),
-                    (s - h[-6]) / (self._sigma_ref_bp_day * math.sqrt(5)),
-                    math.sqrt(np.mean(np.diff(h) ** 2)) / self._sigma_ref_bp_day,
-                    2 * self._state[HALF_SPREAD_BP] / self._width_ref_bp,
-                    self.maturity_years(self._t) / c.maturity_years,
-                    self._w], dtype=np.float32)
-    return np.clip(obs, -OBS_CLIP, OBS_CLIP)
+    obs = np.empty(len(OBS_NAMES), dtype=np.float32)
+    env_observation_nb(self._state, self._hist, self._t, self._w, self._ec, obs)
+    return obs
 
 # %% ../../nbs/30_envs.spread.ipynb #7b4aac62
 @patch
@@ -97,11 +184,7 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
     super(CreditSpreadEnv, self).reset(seed=seed)
     self.market_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**63 - 1))
     self._rng = spread_path_rng(self.market_seed, 0)
-    init_spread_state(self._state, self._kp, self._rng)
-    self._hist[0] = self._state[SPREAD_BP]
-    for k in range(1, WARMUP_DAYS + 1):
-        step_spread(self._state, self._kp, self._rng)
-        self._hist[k] = self._state[SPREAD_BP]
+    env_warmup_nb(self._state, self._hist, self._kp, self._rng)
     self._t, self._w, self._done = 0, float(self.config.initial_position), False
     return self._observation(), {"spread_bp": self._hist[-1], "position": self._w, "market_seed": self.market_seed}
 
@@ -114,36 +197,19 @@ def _check_action(self: CreditSpreadEnv, action) -> float:
                          f"from positions={self.config.positions}; got {action!r}")
     return float(self._positions[int(action)])
 
-# %% ../../nbs/30_envs.spread.ipynb #fe62e2a5
-@patch
-def _fill_cost(self: CreditSpreadEnv, trade_notional: float, duration: float) -> float:
-    "Dollar cost of filling `trade_notional` at the current (t+1) market state."
-    c, st = self.config, self._state
-    if not c.include_costs or trade_notional == 0.0: return 0.0
-    sigma_price_daily = duration * st[SPREAD_VOL_BP_DAY] / 1e4   # price vol = spread duration x spread vol
-    return trade_cost_nb(trade_notional, st[HALF_SPREAD_BP], sigma_price_daily, st[VOLUME_USD], c.impact_coef)
 
-# %% ../../nbs/30_envs.spread.ipynb #195a9535
+
+# %% ../../nbs/30_envs.spread.ipynb #fe62e2a5
 @patch
 def step(self: CreditSpreadEnv, action):
     "Decide at t, fill at t+1: reward = old weight's spread + carry - financing P&L minus the fill's cost / capital."
     if self._done: raise RuntimeError("episode is over: call reset() before step()")
-    w_new, c, dt, t = self._check_action(action), self.config, 1.0 / TRADING_DAYS_PER_YEAR, self._t
-    s0, dur0, w_old = self._state[SPREAD_BP], self.spread_duration(t), self._w
-    step_spread(self._state, self._kp, self._rng)                                  # market moves to day t+1
-    s1 = self._state[SPREAD_BP]
-    pnl_spread = -w_old * dur0 * (s1 - s0) / 1e4                                   # old weight earns the move
-    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * c.financing_spread_bp_per_yr / 1e4 * dt
-    trade_notional = (w_new - w_old) * c.capital_usd                               # filled at t+1
-    cost = self._fill_cost(trade_notional, self.spread_duration(t + 1)) / c.capital_usd
-    self._t, self._w = t + 1, w_new
-    self._hist[:-1], self._hist[-1] = self._hist[1:].copy(), s1
-    terminated = self.maturity_years(self._t) <= 1e-12
-    truncated = (not terminated) and self._t >= c.episode_days
+    w_new = self._check_action(action)
+    reward = env_step_nb(self._state, self._hist, self._t, self._w, w_new, self._kp, self._ec, self._rng, self._info)
+    self._t, self._w = self._t + 1, w_new
+    terminated, truncated = env_status_nb(self._ec, self._t)
     self._done = terminated or truncated
-    info = dict(spread_bp=s1, position=w_new, pnl_spread=pnl_spread, pnl_carry=pnl_carry, pnl_financing=pnl_financing,
-                cost=cost, half_spread_bp=self._state[HALF_SPREAD_BP], trade_notional=trade_notional)
-    return self._observation(), float(pnl_spread + pnl_carry + pnl_financing - cost), terminated, truncated, info
+    return self._observation(), float(reward), bool(terminated), bool(truncated), dict(zip(INFO_NAMES, self._info.tolist()))
 
 # %% ../../nbs/30_envs.spread.ipynb #fbd08086
 def rollout(env: CreditSpreadEnv,  # environment (not wrapped, or wrapped with the same info keys)
