@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credit_rl.config import ParamsError, from_dict
-from credit_rl.envs.liquidity import (INFO_NAMES, LIQUIDITY_ENV_ID, LiquidityBatch, LiquidityConfig, LiquidityEnv,
+from credit_rl.envs.liquidity import (INFO_NAMES, S_HS_BP, LIQUIDITY_ENV_ID, LiquidityBatch, LiquidityConfig, LiquidityEnv,
                                       LiquidityVecEnv, ac_holdings, ac_policy, liquidity_aware_policy, rollout,
                                       schedule_policy, twap_policy)
 from credit_rl.references import ac_cost_moments
@@ -271,7 +271,7 @@ def test_thin_depth_widens_the_half_spread_and_square_root_impact_scales_as_q_to
     cfg = LiquidityConfig(n_steps=1, dealer_response_mean=1.0, half_spread_bp=0.0, permanent_coef=0.0)
     batch = LiquidityBatch(2000, LiquidityConfig())
     obs = batch.reset(seeds=0)
-    hs = batch.states[:, 6]
+    hs = batch.states[:, S_HS_BP]
     assert np.corrcoef(obs[:, 2], np.log(hs))[0, 1] < -0.99              # log depth vs log half-spread: elasticity -0.5
     # one forced trade: execution cost / notional = Y sigma sqrt(Q/V): doubling Q costs 2**1.5 as much at equal volume
     c1 = LiquidityEnv(LiquidityConfig(**{**cfg.__dict__, "liquidity_log_sd": 0.0, "volume_log_noise": 0.0}))
