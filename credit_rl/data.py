@@ -130,26 +130,32 @@ def _dedupe_dates(frame: pd.DataFrame, file, report: LoadReport, meta: pd.DataFr
 MAX_STEP_RATIO = 30.0  # consecutive-observation ratio beyond which a percent/bp mix-up is assumed
 MIX_UP_FLOOR = 10.0  # ... provided the larger of the two values is at least this (reads as bp)
 
-def _check_values(frame, file, meta, nonnegative=(), ratio_checked=(), percent_cols=()):
-    "Reject negative values in `nonnegative` columns and x100 jumps in `ratio_checked` columns."
-    for c in frame.columns:
+def _fail_at(file, column, problem, frame, meta, i):
+    "DataError at position i of the tidy frame, with the file row, line and date."
+    return DataError(file, column, problem, row=meta["row"].iloc[i], date=frame.index[i], line=meta["line"].iloc[i])
+
+def _check_nonnegative(frame, file, meta, columns):
+    "Reject the first negative value in each of `columns`."
+    for c in [c for c in frame.columns if c in columns]:
         v = frame[c].to_numpy()
-        if c in nonnegative and (v < 0).any():
+        if (v < 0).any():
             i = int(np.flatnonzero(v < 0)[0])
-            raise DataError(file, c, f"negative value {v[i]} in a column that must be >= 0 (spread, price or volume)",
-                            row=meta["row"].iloc[i], date=frame.index[i], line=meta["line"].iloc[i])
-        ok = np.flatnonzero(~np.isnan(v) & (v > 0))
+            raise _fail_at(file, c, f"negative value {v[i]} in a column that must be >= 0 (spread, price or volume)", frame, meta, i)
+
+# %% ../nbs/01_data.ipynb #dcfbb4fb
+def _check_unit_jumps(frame, file, meta, ratio_checked=(), percent_cols=()):
+    "Reject x100-style jumps between consecutive observations, and bp-sized columns declared as percent."
+    for c in frame.columns:
+        v = frame[c].to_numpy(); ok = np.flatnonzero(~np.isnan(v) & (v > 0))
         if c in ratio_checked and len(ok) > 1:
-            jump = (np.abs(np.log(v[ok[1:]] / v[ok[:-1]])) > np.log(MAX_STEP_RATIO)) & \
-                   (np.maximum(v[ok[1:]], v[ok[:-1]]) >= MIX_UP_FLOOR)
+            now, prev = v[ok[1:]], v[ok[:-1]]
+            jump = (np.abs(np.log(now / prev)) > np.log(MAX_STEP_RATIO)) & (np.maximum(now, prev) >= MIX_UP_FLOOR)
             if jump.any():
-                j, prev = ok[1:][np.argmax(jump)], v[ok[:-1][np.argmax(jump)]]
-                raise DataError(file, c, f"value {v[j]} is {v[j]/prev:.3g} x the previous observation {prev}: "
-                                "percent and bp mixed in one column?", row=meta["row"].iloc[j],
-                                date=frame.index[j], line=meta["line"].iloc[j])
+                k = int(np.argmax(jump))
+                raise _fail_at(file, c, f"value {now[k]} is {now[k]/prev[k]:.3g} x the previous observation {prev[k]}: "
+                               "percent and bp mixed in one column?", frame, meta, ok[1:][k])
         if c in percent_cols and len(ok) and np.nanmedian(v) > 50:
-            raise DataError(file, c, f"median {np.nanmedian(v):.1f} looks like basis points, not percent; "
-                            "pass source_unit='bp'")
+            raise DataError(file, c, f"median {np.nanmedian(v):.1f} looks like basis points, not percent; pass source_unit='bp'")
 
 # %% ../nbs/01_data.ipynb #be9ee53e
 def _fill_and_gaps(frame: pd.DataFrame, report: LoadReport, ffill_limit: int | None) -> pd.DataFrame:
@@ -179,7 +185,7 @@ def _is_daily(index: pd.DatetimeIndex, report: LoadReport) -> bool:
 
 # %% ../nbs/01_data.ipynb #b5ce2e86
 def _tidy(frame: pd.DataFrame, file, report: LoadReport, meta: pd.DataFrame, drop_weekends=False,
-          ffill_limit=None, **checks) -> pd.DataFrame:
+          ffill_limit=None, nonnegative=(), **unit_checks) -> pd.DataFrame:
     "The shared pipeline: weekends, sort, duplicates, value checks, fill; returns the tidy frame."
     frame, meta = frame.copy(), meta.copy()
     frame.index.name = meta.index.name = "date"
@@ -189,7 +195,8 @@ def _tidy(frame: pd.DataFrame, file, report: LoadReport, meta: pd.DataFrame, dro
         frame, meta = _drop_weekends(frame, report), meta[keep]
     frame = _sort_dates(frame, report); meta = meta.sort_index(kind="stable")
     frame = _dedupe_dates(frame, file, report, meta); meta = meta[~meta.index.duplicated()]
-    _check_values(frame, file, meta, **checks)
+    _check_nonnegative(frame, file, meta, nonnegative)
+    _check_unit_jumps(frame, file, meta, **unit_checks)
     frame = _fill_and_gaps(frame, report, ffill_limit)
     report.rows_kept = len(frame)
     return frame
@@ -208,28 +215,41 @@ def _meta(n: int, header_lines: int | None = 1) -> dict:
     return dict(row=rows, line=None if header_lines is None else rows + header_lines)
 
 # %% ../nbs/01_data.ipynb #0abda28e
+def _renamed(frame: pd.DataFrame, report: LoadReport, rename: dict) -> tuple[pd.DataFrame, LoadReport]:
+    "Rename columns in the frame and in the report's per-column counts."
+    for k in ("units", "missing_filled", "missing_left", "longest_gap_bdays"):
+        setattr(report, k, {rename.get(c, c): v for c, v in getattr(report, k).items()})
+    return frame.rename(columns=rename), report
+
+# %% ../nbs/01_data.ipynb #0411a387
+def _read_fred(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "A FRED CSV as a one-column frame of floats (named by the series id) and its row/line numbers."
+    raw = _read_csv_text(path)
+    date_col = next((c for c in raw.columns if c.strip().lower() in ("observation_date", "date")), None)
+    if date_col is None or raw.shape[1] != 2:
+        raise DataError(path, list(raw.columns), "expected two columns: 'observation_date' (or 'DATE') and the series id")
+    m = _meta(len(raw)); value_col = [c for c in raw.columns if c != date_col][0]
+    dates = _parse_dates(raw[date_col], path, date_col, m["row"], m["line"])
+    values = _parse_numbers(raw[value_col], path, value_col, m["row"], m["line"], dates, FRED_MISSING)
+    return pd.DataFrame({value_col.strip(): values}, index=dates), pd.DataFrame(m, index=dates)
+
+# %% ../nbs/01_data.ipynb #66126cd5
 def load_fred_csv(path, unit: str = "percent", source_unit: str = "percent", name: str | None = None,
                   drop_weekends: bool | str = "auto", ffill_limit: int | None = None,
                   nonnegative: bool | None = None) -> tuple[pd.DataFrame, LoadReport]:
     "Load one FRED-style CSV (`observation_date`/`DATE`, series id) into a one-column frame in `unit`."
-    path = Path(path); raw = _read_csv_text(path)
-    date_col = next((c for c in raw.columns if c.strip().lower() in ("observation_date", "date")), None)
-    if date_col is None or raw.shape[1] != 2:
-        raise DataError(path, list(raw.columns), "expected two columns: 'observation_date' (or 'DATE') and the series id")
     if unit not in UNIT_NAMES: raise ValueError(f"unit={unit!r}; allowed: {list(UNIT_NAMES)}")
     if unit != "index" and source_unit not in ("percent", "bp"): raise ValueError(f"source_unit={source_unit!r}; allowed: 'percent', 'bp'")
-    series = name or [c for c in raw.columns if c != date_col][0].strip()
-    m = _meta(len(raw)); report = LoadReport(file=path.name, rows_read=len(raw), units={series: UNIT_NAMES[unit]})
-    dates = _parse_dates(raw[date_col], path, date_col, m["row"], m["line"])
-    values = _parse_numbers(raw.iloc[:, 1], path, raw.columns[1], m["row"], m["line"], dates, FRED_MISSING)
-    frame = pd.DataFrame({series: values}, index=dates)
-    meta = pd.DataFrame(m, index=dates)
+    path = Path(path); frame, meta = _read_fred(path)
+    series = frame.columns[0]
+    report = LoadReport(file=path.name, rows_read=len(frame), units={(name or series): UNIT_NAMES[unit]})
     rate_like = unit != "index"
     frame = _tidy(frame, path, report, meta, drop_weekends, ffill_limit,
                   nonnegative=(series,) if (unit == "bp" if nonnegative is None else nonnegative) else (),
                   ratio_checked=(series,) if rate_like else (),
                   percent_cols=(series,) if rate_like and source_unit == "percent" else ())
     if rate_like: frame = frame * _TO_UNIT[(source_unit, unit)]
+    if name: frame, report = _renamed(frame, report, {series: name})
     return frame, report
 
 # %% ../nbs/01_data.ipynb #9fa566c0
@@ -240,6 +260,19 @@ def _read_any(path) -> tuple[pd.DataFrame, bool]:
     return _read_csv_text(path), True
 
 # %% ../nbs/01_data.ipynb #38b6b3df
+def _dedupe_long(tidy: pd.DataFrame, path, report: LoadReport, has_lines: bool) -> pd.DataFrame:
+    "Keep identical (date, series) duplicates once; conflicting ones -> DataError naming the rows."
+    dup = tidy.duplicated(["date", "series"], keep=False)
+    if not dup.any(): return tidy
+    bad = tidy[dup].groupby(["date", "series"])["value"].nunique(dropna=False) > 1
+    if bad.any():
+        (d, s) = bad[bad].index[0]; rows = tidy[dup & (tidy.date == d) & (tidy.series == s)]
+        raise DataError(path, s, f"(date, series) appears in rows {rows.row.tolist()} with values {rows.value.tolist()}",
+                        row=int(rows.row.iloc[1]), date=d, line=int(rows.line.iloc[1]) if has_lines else None)
+    report.repaired["duplicate (date, series) rows with identical values (kept once)"] = int(tidy.duplicated(["date", "series"]).sum())
+    return tidy.drop_duplicates(["date", "series"])
+
+# %% ../nbs/01_data.ipynb #f3793cc0
 def _long_to_wide(raw, path, date_col, series_col, value_col, report, is_csv, na_values):
     "Pivot a long (date, series, value) table to wide; conflicting duplicates -> DataError."
     for c in (date_col, series_col, value_col):
@@ -248,23 +281,23 @@ def _long_to_wide(raw, path, date_col, series_col, value_col, report, is_csv, na
     dates = _parse_dates(raw[date_col], path, date_col, m["row"], m["line"])
     vals = _parse_numbers(raw[value_col], path, value_col, m["row"], m["line"], dates, na_values)
     tidy = pd.DataFrame({"date": dates, "series": raw[series_col].astype(str).str.strip().to_numpy(), "value": vals, **m})
-    dup = tidy.duplicated(["date", "series"], keep=False)
-    if dup.any():
-        g = tidy[dup].groupby(["date", "series"])["value"]
-        bad = g.nunique(dropna=False) > 1
-        if bad.any():
-            (d, s) = bad[bad].index[0]; rows = tidy[dup & (tidy.date == d) & (tidy.series == s)]
-            raise DataError(path, s, f"(date, series) appears in rows {rows.row.tolist()} with values "
-                            f"{rows.value.tolist()}", row=int(rows.row.iloc[1]), date=d,
-                            line=None if m["line"] is None else int(rows.line.iloc[1]))
-        report.repaired["duplicate (date, series) rows with identical values (kept once)"] = int(tidy.duplicated(["date", "series"]).sum())
-        tidy = tidy.drop_duplicates(["date", "series"])
+    tidy = _dedupe_long(tidy, path, report, has_lines=is_csv)
     wide = tidy.pivot(index="date", columns="series", values="value")
     wide.columns.name = None
     meta = tidy.groupby("date")[["row", "line"]].min() if is_csv else tidy.groupby("date")[["row"]].min().assign(line=None)
     return wide, meta
 
-# %% ../nbs/01_data.ipynb #f3793cc0
+# %% ../nbs/01_data.ipynb #b4e36c26
+def _read_wide(raw, path, date_col, columns, is_csv, na_values) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Parse a wide table (one date column, numeric columns) into floats and row/line numbers."
+    if date_col not in raw.columns: raise DataError(path, date_col, f"date column missing; the file has {list(raw.columns)}")
+    m = _meta(len(raw), 1 if is_csv else None)
+    dates = _parse_dates(raw[date_col], path, date_col, m["row"], m["line"])
+    cols = [c for c in raw.columns if c != date_col] if columns is None else list(columns)
+    frame = pd.DataFrame({c: _parse_numbers(raw[c], path, c, m["row"], m["line"], dates, na_values) for c in cols}, index=dates)
+    return frame, pd.DataFrame({"row": m["row"], "line": m["line"] if is_csv else None}, index=dates)
+
+# %% ../nbs/01_data.ipynb #d1fd11bf
 def load_csv(path, layout: str = "wide", date_col: str | None = None, columns: list | None = None,
              series_col: str = "series", value_col: str = "value", rename: dict | None = None,
              units: dict | None = None, nonnegative=(), ratio_checked=(), drop_weekends: bool = False,
@@ -275,21 +308,11 @@ def load_csv(path, layout: str = "wide", date_col: str | None = None, columns: l
     report = LoadReport(file=path.name, rows_read=len(raw))
     if layout == "long":
         frame, meta = _long_to_wide(raw, path, date_col or "date", series_col, value_col, report, is_csv, na_values)
-    else:
-        date_col = date_col or raw.columns[0]
-        if date_col not in raw.columns: raise DataError(path, date_col, f"date column missing; the file has {list(raw.columns)}")
-        m = _meta(len(raw), 1 if is_csv else None)
-        dates = _parse_dates(raw[date_col], path, date_col, m["row"], m["line"])
-        cols = [c for c in raw.columns if c != date_col] if columns is None else list(columns)
-        frame = pd.DataFrame({c: _parse_numbers(raw[c], path, c, m["row"], m["line"], dates, na_values) for c in cols}, index=dates)
-        meta = pd.DataFrame({"row": m["row"], "line": m["line"] if is_csv else None}, index=dates)
+    else: frame, meta = _read_wide(raw, path, date_col or raw.columns[0], columns, is_csv, na_values)
     if columns is not None: frame = frame[list(columns)]
     frame = _tidy(frame, path, report, meta, drop_weekends, ffill_limit, nonnegative=tuple(nonnegative),
                   ratio_checked=tuple(ratio_checked))
-    if rename:
-        frame = frame.rename(columns=rename)
-        for k in ("missing_filled", "missing_left", "longest_gap_bdays"):
-            setattr(report, k, {rename.get(c, c): v for c, v in getattr(report, k).items()})
+    if rename: frame, report = _renamed(frame, report, rename)
     report.units = {(rename or {}).get(c, c): u for c, u in (units or {}).items()}
     return frame, report
 
@@ -314,6 +337,21 @@ def split_jump_check(ohlcv: pd.DataFrame) -> pd.DataFrame:
     return out
 
 # %% ../nbs/01_data.ipynb #eec2f9d9
+def _check_splits(frame: pd.DataFrame, path, report: LoadReport):
+    "Raise on raw-close jumps the Split column does not explain; note splits and the adj-close cross-check."
+    check = split_jump_check(frame)
+    for d, row in check[~check.explained].iterrows():
+        i = frame.index.get_loc(d); clean = not report.repaired  # file order == frame order
+        raise DataError(path, "Close", f"raw close moves x{row.close_ratio:.3f} but Split={frame['split'].iloc[i]:g} "
+                        f"implies x{row.split_implied_ratio:.3f}: missing or wrong split",
+                        row=i + 1 if clean else f"{i + 1} of the date-sorted frame", date=d, line=i + 2 if clean else None)
+    for d, row in check[check.explained & (check.split_implied_ratio != 1)].iterrows():
+        report.notes.append(f"split on {d.date()}: raw close x{row.close_ratio:.3f}, explained by split ratio "
+                            f"{1/row.split_implied_ratio:.4g}")
+    implied = (frame["close"] + frame["dividend"]) * frame["split"] / frame["close"].shift() - 1
+    report.notes.append(f"max |adj-close return - raw-implied total return| = {np.nanmax(np.abs(implied - frame['total_return'])):.2e}")
+
+# %% ../nbs/01_data.ipynb #2d57ea0c
 def load_ohlcv(path, prefix: str | None = None) -> tuple[pd.DataFrame, LoadReport]:
     "Load yahoo-style OHLCV; add `total_return` (from Adj Close) and `dollar_volume`; check split jumps."
     path = Path(path)
@@ -321,18 +359,7 @@ def load_ohlcv(path, prefix: str | None = None) -> tuple[pd.DataFrame, LoadRepor
                              rename=OHLCV_COLUMNS, nonnegative=[c for c in OHLCV_COLUMNS if c != "Split"])
     frame["total_return"] = frame["adj_close"].pct_change(fill_method=None)
     frame["dollar_volume"] = frame["close"] * frame["volume"]
-    if "split" in frame:
-        check = split_jump_check(frame)
-        for d, row in check[~check.explained].iterrows():
-            i = frame.index.get_loc(d); clean = not report.repaired  # file order == frame order
-            raise DataError(path, "Close", f"raw close moves x{row.close_ratio:.3f} but Split={frame['split'].iloc[i]:g} "
-                            f"implies x{row.split_implied_ratio:.3f}: missing or wrong split",
-                            row=i + 1 if clean else f"{i + 1} of the date-sorted frame", date=d, line=i + 2 if clean else None)
-        for d, row in check[check.explained & (check.split_implied_ratio != 1)].iterrows():
-            report.notes.append(f"split on {d.date()}: raw close x{row.close_ratio:.3f}, explained by split ratio "
-                                f"{1/row.split_implied_ratio:.4g}")
-        implied = (frame["close"] + frame["dividend"]) * frame["split"] / frame["close"].shift() - 1
-        report.notes.append(f"max |adj-close return - raw-implied total return| = {np.nanmax(np.abs(implied - frame['total_return'])):.2e}")
+    if "split" in frame: _check_splits(frame, path, report)
     report.units = dict(OHLCV_UNITS)
     if prefix: frame = frame.add_prefix(f"{prefix}_"); report.units = {f"{prefix}_{k}": v for k, v in report.units.items()}
     return frame, report
@@ -382,6 +409,18 @@ def _align_business_days(parts, reports, ffill_limit, how):
 class FetchError(ConnectionError):
     "A download that failed; the message says how to proceed offline."
 
+def _download(url: str, timeout: float, target: Path, series_id: str) -> bytes:
+    "GET `url`; network or HTTP failure -> FetchError saying what to do instead."
+    offline = (f"Put a FRED CSV at {target} (fred.stlouisfed.org -> Download -> CSV) or call "
+               f"load_fred_csv(<local path>) instead.")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp: return resp.read()
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"{url} answered HTTP {e.code} ({e.reason}): unknown series id {series_id!r}? {offline}") from e
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise FetchError(f"could not download {series_id} from {url} ({getattr(e, 'reason', e)}). Offline? {offline}") from e
+
+# %% ../nbs/01_data.ipynb #b3fa092a
 def fetch_fred(series_id: str, cache_dir, base_url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv",
                timeout: float = 10, refresh: bool = False, **load_kwargs) -> tuple[pd.DataFrame, LoadReport]:
     "Download a public FRED series into `cache_dir` (or reuse the cached file) and load it."
@@ -390,12 +429,7 @@ def fetch_fred(series_id: str, cache_dir, base_url: str = "https://fred.stlouisf
     target = cache_dir/f"{series_id}.csv"
     if refresh or not target.exists():
         url = f"{base_url}?id={series_id}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp: body = resp.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            raise FetchError(f"could not download {series_id} from {url} ({getattr(e, 'reason', e)}). Offline? "
-                             f"Put a FRED CSV at {target} (fred.stlouisfed.org -> Download -> CSV) or call "
-                             f"load_fred_csv(<local path>) instead.") from e
+        body = _download(url, timeout, target, series_id)
         first_line = body.splitlines()[0] if body else b""
         if series_id.encode() not in first_line:
             raise FetchError(f"{url} did not return a FRED CSV for {series_id} (first line: {body[:80]!r})")
