@@ -285,3 +285,25 @@ def test_liquidity_aware_rule_trades_more_when_depth_is_high():
     pol = liquidity_aware_policy(LiquidityConfig())
     deep, thin = np.array([1, 1, 0.5, 0, 1, 0], np.float32), np.array([1, 1, -0.5, 0, 1, 0], np.float32)
     assert pol(deep)[0] > 0.1 > pol(thin)[0]
+
+
+def test_gymnasium_vector_env_matches_batch_and_works_with_episode_statistics():
+    from credit_rl.envs.liquidity import LiquidityVectorEnv
+    cfg = LiquidityConfig(n_steps=3)
+    venv, batch = LiquidityVectorEnv(5, cfg), LiquidityBatch(5, cfg)
+    o, _ = venv.reset(seed=11)
+    np.testing.assert_array_equal(o, batch.reset(seeds=11))
+    rng = np.random.default_rng(0)
+    for t in range(7):
+        a = rng.uniform(0, 1, (5, 1)).astype(np.float32)
+        o, r, term, trunc, infos = venv.step(a)
+        batch.step(a)
+        np.testing.assert_array_equal(o, batch.obs)
+        np.testing.assert_array_equal(r, batch.rewards)
+        np.testing.assert_array_equal(infos["cost_usd"], batch.infos[:, INFO_NAMES.index("cost_usd")])
+        if term.any():
+            for i in np.flatnonzero(term): np.testing.assert_array_equal(infos["final_obs"][i], batch.final_obs[i])
+    stats = gym.wrappers.vector.RecordEpisodeStatistics(LiquidityVectorEnv(2, cfg))
+    stats.reset(seed=0)
+    for _ in range(3): *_, infos = stats.step(np.full((2, 1), 0.5, np.float32))
+    assert infos["_episode"].all() and (infos["episode"]["l"] == 3).all()

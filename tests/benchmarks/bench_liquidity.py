@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from credit_rl.envs.liquidity import (DRAWS_PER_STEP, LiquidityBatch, LiquidityConfig, LiquidityEnv, LiquidityVecEnv,
-                                      _normal, _uniform, batch_step, stream_key)
+                                      LiquidityVectorEnv, _normal, _uniform, batch_step, stream_key)
 
 
 def rate(fn, steps_per_call, seconds, reps=3):
@@ -65,6 +65,13 @@ def sb3_adapter(cfg, n):
     return lambda: venv.step(a)
 
 
+def gym_vector(cfg, n):
+    venv = LiquidityVectorEnv(n, cfg)
+    venv.reset(seed=0)
+    a = np.full((n, 1), 0.2, np.float32)
+    return lambda: venv.step(a)
+
+
 @numba.njit(cache=True)
 def _draws_only(keys, steps, out):
     "The same random numbers per env-step as the env kernel (4 normals, 2 uniforms), summed: the practical limit."
@@ -97,6 +104,8 @@ def main():
         res[f"raw batched kernel ({n})"] = rate(raw_kernel(cfg, n), n, s)
     for n in (64, 1024):
         res[f"SB3 VecEnv adapter ({n}, info dicts)"] = rate(sb3_adapter(cfg, n), n, s)
+    for n in (64, 1024):
+        res[f"gymnasium VectorEnv ({n}, info arrays)"] = rate(gym_vector(cfg, n), n, s)
     for n in (64, 1024):
         res[f"random numbers only ({n})"] = rate(draws_only(n), n, s)
     base = res["plain env (1)"]
