@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credit_rl.config import ParamsError, from_dict
-from credit_rl.envs.liquidity import (INFO_NAMES, S_HS_BP, LIQUIDITY_ENV_ID, LiquidityBatch, LiquidityConfig, LiquidityEnv,
+from credit_rl.envs.liquidity import (INFO_NAMES, S_MID, S_QUOTE_MULT, S_RESP, S_STRESS, LIQUIDITY_ENV_ID, LiquidityBatch, LiquidityConfig, LiquidityEnv,
                                       LiquidityVecEnv, ac_holdings, ac_policy, liquidity_aware_policy, rollout,
                                       schedule_policy, twap_policy)
 from credit_rl.references import ac_cost_moments
@@ -268,17 +268,33 @@ def test_informed_flow_moves_the_mid_against_the_trader_and_costs_more():
 
 
 def test_thin_depth_widens_the_half_spread_and_square_root_impact_scales_as_q_to_1_5():
-    cfg = LiquidityConfig(n_steps=1, dealer_response_mean=1.0, half_spread_bp=0.0, permanent_coef=0.0)
-    batch = LiquidityBatch(2000, LiquidityConfig())
+    batch = LiquidityBatch(2000, LiquidityConfig(half_spread_model="fixed"))
     obs = batch.reset(seeds=0)
-    hs = batch.states[:, S_HS_BP]
-    assert np.corrcoef(obs[:, 2], np.log(hs))[0, 1] < -0.99              # log depth vs log half-spread: elasticity -0.5
+    np.testing.assert_allclose(np.log(batch.states[:, S_QUOTE_MULT]), -0.5 * obs[:, 2], rtol=1e-6, atol=1e-6)  # (D_bar/D)^0.5
     # one forced trade: execution cost / notional = Y sigma sqrt(Q/V): doubling Q costs 2**1.5 as much at equal volume
-    c1 = LiquidityEnv(LiquidityConfig(**{**cfg.__dict__, "liquidity_log_sd": 0.0, "volume_log_noise": 0.0}))
-    c2 = LiquidityEnv(LiquidityConfig(**{**cfg.__dict__, "liquidity_log_sd": 0.0, "volume_log_noise": 0.0, "quantity": 20_000.0}))
-    e = [rollout(c, lambda o: np.array([1.0]), 0).execution_cost_usd.sum() for c in (c1, c2)]
+    cfg = dict(n_steps=1, dealer_response_mean=1.0, half_spread_model="fixed", half_spread_bp=0.0, liquidity_log_sd=0.0,
+               volume_log_noise=0.0)
+    e = [rollout(LiquidityEnv(LiquidityConfig(**cfg, quantity=q)), lambda o: np.array([1.0]), 0).execution_cost_usd.sum()
+         for q in (10_000.0, 20_000.0)]
     assert e[1] / e[0] == pytest.approx(2**1.5, rel=1e-12)
     assert e[0] == pytest.approx(1.0 * 0.0016 * math.sqrt(10e6 / 3e6) * 10e6, rel=1e-12)
+
+
+@pytest.mark.parametrize("rating, client, venue", [("A", "institutional", "otc_voice"), ("BB", "retail", "otc_electronic")])
+def test_grid_half_spread_is_the_shared_cost_model_at_the_step_size_and_stress(rating, client, venue):
+    "The half-spread paid = credit_rl.costs.client_half_spread_bp(child notional, rating, maturity, client, venue, stress) x own-depth factor."
+    from credit_rl.costs import client_half_spread_bp
+    cfg = LiquidityConfig(rating=rating, client=client, venue=venue, maturity_years=12.0, liquidity_log_sd=0.8)
+    batch = LiquidityBatch(300, cfg)
+    batch.reset(seeds=0)
+    stress, mult, mid = (batch.states[:, S_STRESS].copy(), batch.states[:, S_QUOTE_MULT].copy(), batch.states[:, S_MID].copy())
+    fills = batch.states[:, S_RESP].copy()
+    batch.step(np.full(300, 0.3), autoreset=False)
+    notional = 0.3 * fills * cfg.quantity * mid
+    expected = client_half_spread_bp(notional, rating=rating, maturity_years=12.0, client=client, venue=venue,
+                                     stress=stress) * mult
+    np.testing.assert_allclose(batch.infos[:, INFO_NAMES.index("half_spread_bp")], expected, rtol=1e-12)
+    assert (stress > 0).mean() > 0.3 and np.corrcoef(stress, batch.infos[:, INFO_NAMES.index("half_spread_bp")])[0, 1] > 0.5
 
 
 def test_liquidity_aware_rule_trades_more_when_depth_is_high():
