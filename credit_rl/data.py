@@ -234,9 +234,15 @@ def _read_fred(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame({value_col.strip(): values}, index=dates), pd.DataFrame(m, index=dates)
 
 # %% ../nbs/01_data.ipynb #66126cd5
-def load_fred_csv(path, unit: str = "percent", source_unit: str = "percent", name: str | None = None,
-                  drop_weekends: bool | str = "auto", ffill_limit: int | None = None,
-                  nonnegative: bool | None = None) -> tuple[pd.DataFrame, LoadReport]:
+def load_fred_csv(
+    path,  # FRED-style CSV: `observation_date` (or `DATE`) and one series-id column
+    unit: str = "percent",  # returned unit: 'bp' (spreads), 'percent' (yields, rates) or 'index' (VIX...)
+    source_unit: str = "percent",  # unit in the file for 'bp'/'percent' output ('percent' as FRED serves OAS)
+    name: str | None = None,  # column name in the result (default: the series id)
+    drop_weekends: bool | str = "auto",  # drop Sat/Sun rows; 'auto' = only for daily series
+    ffill_limit: int | None = None,  # forward-fill at most this many consecutive missing rows
+    nonnegative: bool | None = None,  # reject negative values (default: True when unit='bp')
+) -> tuple[pd.DataFrame, LoadReport]:
     "Load one FRED-style CSV (`observation_date`/`DATE`, series id) into a one-column frame in `unit`."
     if unit not in UNIT_NAMES: raise ValueError(f"unit={unit!r}; allowed: {list(UNIT_NAMES)}")
     if unit != "index" and source_unit not in ("percent", "bp"): raise ValueError(f"source_unit={source_unit!r}; allowed: 'percent', 'bp'")
@@ -298,10 +304,20 @@ def _read_wide(raw, path, date_col, columns, is_csv, na_values) -> tuple[pd.Data
     return frame, pd.DataFrame({"row": m["row"], "line": m["line"] if is_csv else None}, index=dates)
 
 # %% ../nbs/01_data.ipynb #d1fd11bf
-def load_csv(path, layout: str = "wide", date_col: str | None = None, columns: list | None = None,
-             series_col: str = "series", value_col: str = "value", rename: dict | None = None,
-             units: dict | None = None, nonnegative=(), ratio_checked=(), drop_weekends: bool = False,
-             ffill_limit: int | None = None, na_values=GENERIC_MISSING) -> tuple[pd.DataFrame, LoadReport]:
+def load_csv(
+    path,  # .csv, or .parquet/.pq
+    layout: str = "wide",  # 'wide' (date + one column per series) or 'long' (date, series, value)
+    date_col: str | None = None,  # date column (default: first column if wide, 'date' if long)
+    columns: list | None = None,  # series to keep (default: all)
+    series_col: str = "series", value_col: str = "value",  # long layout: series-name and value columns
+    rename: dict | None = None,  # {file column: result column}
+    units: dict | None = None,  # {file column: unit}, recorded in the report (no conversion)
+    nonnegative=(),  # file columns that must be >= 0 (spreads, prices, volume)
+    ratio_checked=(),  # file columns screened for x100 (percent/bp) jumps
+    drop_weekends: bool = False,  # drop Sat/Sun rows
+    ffill_limit: int | None = None,  # forward-fill at most this many consecutive missing rows
+    na_values=GENERIC_MISSING,  # cell texts that mean 'missing'; other non-numbers are errors
+) -> tuple[pd.DataFrame, LoadReport]:
     "Load a wide or long CSV/parquet of dated numeric series into the tidy schema (no unit conversion)."
     path = Path(path); raw, is_csv = _read_any(path)
     if layout not in ("wide", "long"): raise ValueError(f"layout={layout!r}; allowed: 'wide', 'long'")
@@ -352,7 +368,10 @@ def _check_splits(frame: pd.DataFrame, path, report: LoadReport):
     report.notes.append(f"max |adj-close return - raw-implied total return| = {np.nanmax(np.abs(implied - frame['total_return'])):.2e}")
 
 # %% ../nbs/01_data.ipynb #2d57ea0c
-def load_ohlcv(path, prefix: str | None = None) -> tuple[pd.DataFrame, LoadReport]:
+def load_ohlcv(
+    path,  # yahoo-style CSV: Date, Open, High, Low, Close, Adj Close, Volume, Dividends, Split
+    prefix: str | None = None,  # prefix for the result's columns, e.g. 'jnk' -> 'jnk_close'
+) -> tuple[pd.DataFrame, LoadReport]:
     "Load yahoo-style OHLCV; add `total_return` (from Adj Close) and `dollar_volume`; check split jumps."
     path = Path(path)
     frame, report = load_csv(path, columns=[c for c in OHLCV_COLUMNS if c in _read_csv_text(path).columns],
@@ -371,8 +390,12 @@ SHARED_FRED = {"ig_oas_bp": ("BAMLC0A0CM.csv", "bp"), "hy_oas_bp": ("BAMLH0A0HYM
                "ust2y_yield_pct": ("DGS2.csv", "percent"), "fed_funds_pct": ("DFF.csv", "percent")}
 
 # %% ../nbs/01_data.ipynb #f22d08ce
-def load_shared_market(data_dir=None, ffill_limit: int = 5, how: str = "outer",
-                       etfs=("LQD", "HYG", "JNK", "SPY", "IEF", "TLT")) -> tuple[pd.DataFrame, list[LoadReport]]:
+def load_shared_market(
+    data_dir=None,  # folder with the shared files (default: `shared_data_dir()`)
+    ffill_limit: int = 5,  # forward-fill each series by at most this many business days (0: none)
+    how: str = "outer",  # 'outer': every business day of the HY OAS range; 'inner': only fully observed days
+    etfs=("LQD", "HYG", "JNK", "SPY", "IEF", "TLT"),  # tickers taken from etf_adjclose_daily.csv
+) -> tuple[pd.DataFrame, list[LoadReport]]:  # aligned frame; one report per file plus one for the alignment
     "Spreads (bp), VIX/MOVE (points), yields (percent) and ETF adjusted closes (USD) on one business-day index."
     data_dir = Path(data_dir) if data_dir is not None else shared_data_dir()
     if data_dir is None or not data_dir.is_dir():
@@ -421,8 +444,14 @@ def _download(url: str, timeout: float, target: Path, series_id: str) -> bytes:
         raise FetchError(f"could not download {series_id} from {url} ({getattr(e, 'reason', e)}). Offline? {offline}") from e
 
 # %% ../nbs/01_data.ipynb #b3fa092a
-def fetch_fred(series_id: str, cache_dir, base_url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv",
-               timeout: float = 10, refresh: bool = False, **load_kwargs) -> tuple[pd.DataFrame, LoadReport]:
+def fetch_fred(
+    series_id: str,  # FRED series id, e.g. 'BAMLH0A0HYM2'
+    cache_dir,  # folder for the downloaded CSV (`<cache_dir>/<series_id>.csv`)
+    base_url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv",  # FRED's CSV endpoint (tests: a local server)
+    timeout: float = 10,  # seconds
+    refresh: bool = False,  # download even if the cached file exists
+    **load_kwargs,  # passed to `load_fred_csv` (e.g. unit='bp')
+) -> tuple[pd.DataFrame, LoadReport]:
     "Download a public FRED series into `cache_dir` (or reuse the cached file) and load it."
     if not re.fullmatch(r"[A-Za-z0-9_]+", series_id): raise ValueError(f"series_id={series_id!r}: letters, digits, '_' only")
     cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)

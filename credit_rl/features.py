@@ -39,7 +39,12 @@ def bollinger_bands(spread_bp: pd.Series, window: int = 20, n_std: float = 2.0) 
                          "bb_pct_b": (spread_bp - lower) / (upper - lower)})
 
 # %% ../nbs/02_features.ipynb #6670797a
-def carry_bp_per_year(coupon_pct, clean_price, years_to_maturity, funding_rate_pct) -> pd.DataFrame:
+def carry_bp_per_year(
+    coupon_pct,  # annual coupon, percent of par
+    clean_price,  # clean price per 100 par
+    years_to_maturity,  # years
+    funding_rate_pct,  # financing (repo) rate, percent per year
+) -> pd.DataFrame:  # coupon_bp, pull_to_par_bp, financing_bp, carry_bp (bp of price per year)
     "Bond carry decomposed (bp of price per year): coupon + pull-to-par - financing."
     price = np.asarray(clean_price, dtype=float)
     coupon = 1e4 * np.asarray(coupon_pct, dtype=float) / price
@@ -57,8 +62,12 @@ def index_carry_bp_per_year(oas_bp: pd.Series, treasury_yield_pct=None, funding_
     return carry.rename("index_carry_bp")
 
 # %% ../nbs/02_features.ipynb #9e7382fc
-def amihud_illiquidity(returns: pd.Series, dollar_volume_usd: pd.Series, window: int = 21,
-                       min_periods: int | None = None) -> pd.Series:
+def amihud_illiquidity(
+    returns: pd.Series,  # daily total returns, decimal
+    dollar_volume_usd: pd.Series,  # traded value, USD (raw close x raw share volume)
+    window: int = 21,  # observations averaged
+    min_periods: int | None = None,  # default: half the window
+) -> pd.Series:
     "Trailing mean of |return| (bp) per USD 1m traded; zero-volume days are skipped."
     per_day = 1e4 * returns.abs() / (dollar_volume_usd.where(dollar_volume_usd > 0) / 1e6)
     return per_day.rolling(window, min_periods=min_periods or max(1, window // 2)).mean().rename("amihud_bp_per_musd")
@@ -100,7 +109,12 @@ def _garch_fit(values: np.ndarray):
     return p["mu"], p["omega"], p["alpha[1]"], p["beta[1]"], float(res.conditional_volatility[-1]) ** 2
 
 # %% ../nbs/02_features.ipynb #0f21d72d
-def garch_vol(changes: pd.Series, refit_every: int = 63, min_obs: int = 504, window: int | None = None) -> pd.Series:
+def garch_vol(
+    changes: pd.Series,  # daily changes (spread changes in bp, or returns in percent)
+    refit_every: int = 63,  # observations between refits
+    min_obs: int = 504,  # observations before the first fit (earlier values are NaN)
+    window: int | None = None,  # fit on the last `window` observations; None = expanding
+) -> pd.Series:  # sigma_{t+1|t}, in units of `changes` per observation
     "One-step-ahead GARCH(1,1) vol sigma_{t+1|t} at each t, from data <= t (refit every `refit_every` obs)."
     x = changes.dropna(); v = x.to_numpy(dtype=float); out = np.full(len(v), np.nan)
     for k in range(min_obs - 1, len(v), refit_every):
@@ -111,8 +125,12 @@ def garch_vol(changes: pd.Series, refit_every: int = 63, min_obs: int = 504, win
     return pd.Series(out, index=x.index, name="garch_vol_next").reindex(changes.index)
 
 # %% ../nbs/02_features.ipynb #6ceeada9
-def spread_feature_frame(spread_bp: pd.Series, z_window: int = 252, rsi_window: int = 14, bb_window: int = 20,
-                         vol_window: int = 21, garch_refit_every: int = 63) -> pd.DataFrame:
+def spread_feature_frame(
+    spread_bp: pd.Series,  # spread level, bp
+    z_window: int = 252, rsi_window: int = 14, bb_window: int = 20,  # windows, observations
+    vol_window: int = 21,  # realized-vol window, observations
+    garch_refit_every: int = 63,  # GARCH refit interval, observations
+) -> pd.DataFrame:
     "z-score, RSI, Bollinger %b, realized and GARCH vol (bp/day) of one spread series, all causal."
     change = spread_bp.diff()
     return pd.DataFrame({"spread_z": spread_zscore(spread_bp, z_window), "rsi": rsi(spread_bp, rsi_window),

@@ -46,7 +46,11 @@ def _logsumexp(a: np.ndarray, axis=None):
     return np.squeeze(m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)), axis=axis)
 
 # %% ../nbs/03_regimes.ipynb #cb5acf10
-def forward_filter(model: GaussianHMM, X, prior=None) -> np.ndarray:
+def forward_filter(
+    model: GaussianHMM,  # fitted model: startprob_, transmat_, means_, covars_
+    X,  # observations, shape (T, n_features)
+    prior=None,  # distribution of the first state (default: model.startprob_)
+) -> np.ndarray:
     "Filtered state probabilities P(s_t | x_1..t), shape (T, K), by a log-space forward pass."
     X = np.asarray(X, dtype=float).reshape(len(X), -1)
     log_b = emission_logpdf(model, X)
@@ -102,9 +106,16 @@ def _fit_hmm(X: np.ndarray, n_states: int, previous: GaussianHMM | None, n_iter:
     return order_states(model)
 
 # %% ../nbs/03_regimes.ipynb #53732e45
-def walk_forward_hmm(obs: pd.DataFrame, n_states: int = 3, refit_freq: str = "Y", refit_every: int = 1,
-                     min_history: int = 1260, n_iter: int = 100, tol: float = 1e-2, random_state: int = 0,
-                     state_names=None) -> tuple[pd.DataFrame, dict]:
+def walk_forward_hmm(
+    obs: pd.DataFrame,  # observations by date (first column orders the states, e.g. log VIX)
+    n_states: int = 3,  # number of hidden states
+    refit_freq: str = "Y",  # pandas period: refit at the first observation of each period
+    refit_every: int = 1,  # refit only every n-th period (fewer fits, faster)
+    min_history: int = 1260,  # observations required before the first fit (5 years of business days)
+    n_iter: int = 100, tol: float = 1e-2,  # EM iteration cap and log-likelihood tolerance
+    random_state: int = 0,  # seed of the first fit's k-means initialisation
+    state_names=None,  # default: calm/normal/stress for 3 states
+) -> tuple[pd.DataFrame, dict]:  # filtered probabilities p_<state> by date; {refit date: ordered model}
     "Filtered regime probabilities from an HMM refitted every `refit_every` `refit_freq` periods, expanding window."
     X = obs.to_numpy(dtype=float); probs = np.full((len(X), n_states), np.nan); models = {}
     starts = _refit_starts(obs.index, refit_freq, min_history)[::refit_every]
