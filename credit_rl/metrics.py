@@ -1,4 +1,4 @@
-"""Performance metrics of a strategy from its daily decimal returns: CAGR, volatility, Sharpe, Sortino, drawdown, Calmar, turnover.
+"""Performance metrics of a strategy from its daily decimal returns: CAGR, volatility, Sharpe, Sortino, Calmar, drawdowns and their duration, turnover, cost drag and holding period, information ratio and capture, win rate, profit factor, constraint breaches, block-bootstrap confidence intervals.
 
 Docs: https://credit-rl.github.io/credit-rl/metrics.html.md"""
 
@@ -6,13 +6,16 @@ Docs: https://credit-rl.github.io/credit-rl/metrics.html.md"""
 
 # %% auto #0
 __all__ = ['equity_curve', 'drawdown_series', 'max_drawdown', 'annual_return', 'annual_volatility', 'sharpe_ratio',
-           'downside_deviation', 'sortino_ratio', 'calmar_ratio', 'turnover', 'summary']
+           'downside_deviation', 'sortino_ratio', 'calmar_ratio', 'drawdown_periods', 'max_drawdown_duration',
+           'time_to_recovery', 'turnover', 'cost_drag', 'average_holding_period', 'tracking_error', 'information_ratio',
+           'up_capture', 'down_capture', 'win_rate', 'profit_factor', 'constraint_violations',
+           'politis_white_block_length', 'bootstrap_ci', 'summary']
 
-# %% ../nbs/21_metrics.ipynb #a4a01b9a
+# %% ../nbs/21_metrics.ipynb #f6c2290b
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/21_metrics.ipynb #3922f818
+# %% ../nbs/21_metrics.ipynb #1c324e7e
 def _returns_array(returns, metric:str) -> np.ndarray:
     "Daily decimal returns as a 1-D float array; ValueError naming `metric` if empty, not 1-D, NaN or inf."
     r = np.asarray(returns, dtype=float)
@@ -25,7 +28,7 @@ def _returns_array(returns, metric:str) -> np.ndarray:
                          f"(value {r[i]}); fill or drop them explicitly before computing metrics")
     return r
 
-# %% ../nbs/21_metrics.ipynb #1b4b0b78
+# %% ../nbs/21_metrics.ipynb #c8ee6e92
 def _like(values:np.ndarray, returns):
     "Wrap `values` as a Series with the index of `returns` if that is a Series."
     return pd.Series(values, index=returns.index, name=returns.name) if isinstance(returns, pd.Series) else values
@@ -35,7 +38,7 @@ def equity_curve(returns, # daily simple returns, decimal
     "Compounded equity at each day's close, starting from capital 1.0 (not included): cumprod(1 + r)."
     return _like(np.cumprod(1.0 + _returns_array(returns, "equity_curve")), returns)
 
-# %% ../nbs/21_metrics.ipynb #1251b0a0
+# %% ../nbs/21_metrics.ipynb #64f532cc
 def drawdown_series(returns, # daily simple returns, decimal
                    ):
     "Drawdown from the running peak of equity (initial capital 1.0 counts as a peak), decimal, <= 0."
@@ -43,14 +46,14 @@ def drawdown_series(returns, # daily simple returns, decimal
     peak = np.maximum.accumulate(np.maximum(equity, 1.0))
     return _like(equity / peak - 1.0, returns)
 
-# %% ../nbs/21_metrics.ipynb #604fc6db
+# %% ../nbs/21_metrics.ipynb #6b50931c
 def max_drawdown(returns, # daily simple returns, decimal
                 ) -> float:
     "Worst peak-to-trough fall of compounded equity (initial capital counts as a peak); decimal, <= 0."
     _returns_array(returns, "max_drawdown")
     return float(np.min(drawdown_series(np.asarray(returns, dtype=float))))
 
-# %% ../nbs/21_metrics.ipynb #5eba4d24
+# %% ../nbs/21_metrics.ipynb #e7845588
 def annual_return(returns, # daily simple returns, decimal
                   periods_per_year:int=252, # trading days per year
                  ) -> float:
@@ -60,7 +63,7 @@ def annual_return(returns, # daily simple returns, decimal
     if final_equity <= 0: return -1.0
     return final_equity ** (periods_per_year / r.size) - 1.0
 
-# %% ../nbs/21_metrics.ipynb #b58a995c
+# %% ../nbs/21_metrics.ipynb #613d27ea
 def annual_volatility(returns, # daily simple returns, decimal
                       periods_per_year:int=252, # trading days per year
                      ) -> float:
@@ -69,7 +72,7 @@ def annual_volatility(returns, # daily simple returns, decimal
     if r.size < 2: return float("nan")
     return float(np.std(r, ddof=1) * np.sqrt(periods_per_year))
 
-# %% ../nbs/21_metrics.ipynb #369d38f9
+# %% ../nbs/21_metrics.ipynb #fe4f9326
 def _excess(r:np.ndarray, benchmark, metric:str) -> np.ndarray:
     "r minus a per-period scalar or per-day array `benchmark` (same length), checked finite."
     b = np.asarray(benchmark, dtype=float)
@@ -83,7 +86,7 @@ def _ratio(mean:float, scale:float) -> float:
     if scale > 0: return mean / scale
     return float("nan") if mean == 0 else float(np.sign(mean) * np.inf)
 
-# %% ../nbs/21_metrics.ipynb #32c87f2a
+# %% ../nbs/21_metrics.ipynb #b70527d3
 def sharpe_ratio(returns, # daily simple returns, decimal
                  risk_free=0.0, # risk-free return per day, decimal (scalar or one per day)
                  periods_per_year:int=252, # trading days per year
@@ -95,7 +98,7 @@ def sharpe_ratio(returns, # daily simple returns, decimal
     scale = 0.0 if np.ptp(ex) == 0 else float(np.std(ex, ddof=1))
     return _ratio(float(np.mean(ex)), scale) * np.sqrt(periods_per_year)
 
-# %% ../nbs/21_metrics.ipynb #31505da8
+# %% ../nbs/21_metrics.ipynb #ab4b498e
 def downside_deviation(returns, # daily simple returns, decimal
                        target_return=0.0, # minimum acceptable return per day, decimal
                        periods_per_year:int=252, # trading days per year
@@ -116,7 +119,7 @@ def sortino_ratio(returns, # daily simple returns, decimal
     downside = float(np.sqrt(np.mean(np.minimum(ex, 0.0)**2)))
     return _ratio(float(np.mean(ex)), downside) * np.sqrt(periods_per_year)
 
-# %% ../nbs/21_metrics.ipynb #779410eb
+# %% ../nbs/21_metrics.ipynb #13eb9c61
 def calmar_ratio(returns, # daily simple returns, decimal
                  periods_per_year:int=252, # trading days per year
                 ) -> float:
@@ -126,34 +129,238 @@ def calmar_ratio(returns, # daily simple returns, decimal
     if mdd == 0: return float("nan")
     return annual_return(returns, periods_per_year) / abs(mdd)
 
-# %% ../nbs/21_metrics.ipynb #877df36d
+# %% ../nbs/21_metrics.ipynb #dbe58e66
+_DD_COLUMNS = ["start", "trough", "recovery", "depth", "days_underwater", "days_to_trough", "days_to_recovery"]
+
+def _runs(flags:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Start positions and (exclusive) end positions of the runs of True in a 1-D bool array."
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+# %% ../nbs/21_metrics.ipynb #bb184dd3
+def drawdown_periods(returns, # daily simple returns, decimal
+                    ) -> pd.DataFrame:
+    "One row per drawdown period (run of closes below the running peak): start, trough, recovery, depth, day counts."
+    dd = np.asarray(drawdown_series(_returns_array(returns, "drawdown_periods")))
+    labels = returns.index if isinstance(returns, pd.Series) else pd.RangeIndex(dd.size)
+    rows = []
+    for a, b in zip(*_runs(dd < 0)):
+        trough, recovered = a + int(np.argmin(dd[a:b])), b < dd.size
+        rows.append(dict(start=labels[a], trough=labels[trough], recovery=labels[b] if recovered else None,
+                         depth=float(dd[trough]), days_underwater=int(b - a), days_to_trough=int(trough - a + 1),
+                         days_to_recovery=float(b - trough) if recovered else float("nan")))
+    out = pd.DataFrame(rows, columns=_DD_COLUMNS)
+    out["recovery"] = pd.Series([row["recovery"] for row in rows], dtype=object)  # None, not NaN, when open
+    return out
+
+# %% ../nbs/21_metrics.ipynb #78e32eb8
+def max_drawdown_duration(returns, # daily simple returns, decimal
+                         ) -> int:
+    "Longest run of trading days closing below the running peak (an unrecovered last run counts its days so far); 0 if none."
+    p = drawdown_periods(returns)
+    return int(p["days_underwater"].max()) if len(p) else 0
+
+def time_to_recovery(returns, # daily simple returns, decimal
+                    ) -> float:
+    "Trading days from the trough of the deepest drawdown to the first close at or above its peak; NaN if not recovered, 0.0 if no drawdown."
+    p = drawdown_periods(returns)
+    if len(p) == 0: return 0.0
+    return float(p.loc[p["depth"].idxmin(), "days_to_recovery"])
+
+# %% ../nbs/21_metrics.ipynb #95f4a2bf
+def _weights_array(weights, metric:str) -> np.ndarray:
+    "End-of-day weights as a (n_days, n_assets) float array; ValueError naming `metric` if empty, wrong shape or NaN."
+    w = np.asarray(weights, dtype=float)
+    if w.ndim == 1: w = w[:, None]
+    if w.ndim != 2: raise ValueError(f"{metric}: weights must be 1-D or (n_days, n_assets), got shape {w.shape}")
+    if w.shape[0] == 0: raise ValueError(f"{metric}: weights are empty (need at least one day)")
+    if not np.all(np.isfinite(w)): raise ValueError(f"{metric}: weights contain NaN or inf")
+    return w
+
 def turnover(weights, # end-of-day weights, decimal of capital: 1-D (one asset) or (n_days, n_assets)
              periods_per_year:int=252, # trading days per year
             ) -> float:
     "Annualised two-way turnover: sum |change of weights| (first trade from 0 counted) * periods_per_year / n_days."
-    w = np.asarray(weights, dtype=float)
-    if w.ndim == 1: w = w[:, None]
-    if w.ndim != 2: raise ValueError(f"turnover: weights must be 1-D or (n_days, n_assets), got shape {w.shape}")
-    if w.shape[0] == 0: raise ValueError("turnover: weights are empty (need at least one day)")
-    if not np.all(np.isfinite(w)): raise ValueError("turnover: weights contain NaN or inf")
+    w = _weights_array(weights, "turnover")
     traded = np.abs(np.diff(w, axis=0, prepend=0.0)).sum()
     return float(traded * periods_per_year / w.shape[0])
 
-# %% ../nbs/21_metrics.ipynb #23d818dc
+# %% ../nbs/21_metrics.ipynb #40cb1a44
+def cost_drag(gross_returns, # daily returns before costs, decimal
+              net_returns=None, # daily returns after costs, decimal (or give `costs`)
+              costs=None, # daily costs, decimal of capital (>= 0 is a cost), so net = gross - costs
+              periods_per_year:int=252, # trading days per year
+             ) -> float:
+    "Annual return lost to costs: CAGR(gross) - CAGR(net), decimal per year."
+    g = _returns_array(gross_returns, "cost_drag (gross_returns)")
+    if (net_returns is None) == (costs is None): raise ValueError("cost_drag: give exactly one of net_returns or costs")
+    other = _returns_array(net_returns if costs is None else np.broadcast_to(costs, g.shape) if np.ndim(costs) == 0 else costs,
+                           "cost_drag (net_returns)" if costs is None else "cost_drag (costs)")
+    if other.shape != g.shape: raise ValueError(f"cost_drag: net returns/costs have {other.size} days for {g.size} days of gross returns")
+    n = other if costs is None else g - other
+    return annual_return(g, periods_per_year) - annual_return(n, periods_per_year)
+
+# %% ../nbs/21_metrics.ipynb #dba1dbf4
+def average_holding_period(weights, # end-of-day weights, decimal of capital: 1-D (one position) or (n_days, n_assets)
+                          ) -> float:
+    "Average holding period in trading days: gross exposure / half the traded notional, opening and final closing trades counted; nan if never held."
+    w = _weights_array(weights, "average_holding_period")
+    traded = np.abs(np.diff(w, axis=0, prepend=0.0, append=0.0)).sum()
+    return float(2.0 * np.abs(w).sum() / traded) if traded > 0 else float("nan")
+
+# %% ../nbs/21_metrics.ipynb #36bca308
+def _paired(returns, benchmark, metric:str) -> tuple[np.ndarray, np.ndarray]:
+    "Strategy and benchmark daily returns as arrays of equal length (same index if both are Series)."
+    r = _returns_array(returns, metric)
+    b = _returns_array(benchmark, f"{metric} (benchmark)")
+    if b.size != r.size: raise ValueError(f"{metric}: benchmark has {b.size} days for {r.size} days of returns")
+    if isinstance(returns, pd.Series) and isinstance(benchmark, pd.Series) and not returns.index.equals(benchmark.index):
+        raise ValueError(f"{metric}: returns and benchmark have different indexes; align them first (e.g. .align(join='inner'))")
+    return r, b
+
+# %% ../nbs/21_metrics.ipynb #ac1c7091
+def tracking_error(returns, # daily simple returns, decimal
+                   benchmark, # benchmark daily returns on the same days, decimal
+                   periods_per_year:int=252, # trading days per year
+                  ) -> float:
+    "Annualised std (ddof=1) of the active return r - b; decimal per year, nan for one day."
+    r, b = _paired(returns, benchmark, "tracking_error")
+    return float(np.std(r - b, ddof=1) * np.sqrt(periods_per_year)) if r.size > 1 else float("nan")
+
+def information_ratio(returns, # daily simple returns, decimal
+                      benchmark, # benchmark daily returns on the same days, decimal
+                      periods_per_year:int=252, # trading days per year
+                     ) -> float:
+    "Annualised information ratio: mean active return / its sample std (ddof=1) * sqrt(periods_per_year)."
+    r, b = _paired(returns, benchmark, "information_ratio")
+    if r.size < 2: return float("nan")
+    active = r - b
+    scale = 0.0 if np.ptp(active) == 0 else float(np.std(active, ddof=1))
+    return _ratio(float(np.mean(active)), scale) * np.sqrt(periods_per_year)
+
+# %% ../nbs/21_metrics.ipynb #2c853949
+def _capture(r:np.ndarray, b:np.ndarray, days:np.ndarray, periods_per_year:int) -> float:
+    "CAGR of the strategy over `days` / CAGR of the benchmark over the same days; nan if no such day."
+    if not days.any(): return float("nan")
+    strategy, bench = annual_return(r[days], periods_per_year), annual_return(b[days], periods_per_year)
+    return strategy / bench if bench != 0 else float("nan")
+
+def up_capture(returns, # daily simple returns, decimal
+               benchmark, # benchmark daily returns on the same days, decimal
+               periods_per_year:int=252, # trading days per year
+              ) -> float:
+    "Strategy CAGR / benchmark CAGR over the days the benchmark rose; nan if it never rose."
+    r, b = _paired(returns, benchmark, "up_capture")
+    return _capture(r, b, b > 0, periods_per_year)
+
+def down_capture(returns, # daily simple returns, decimal
+                 benchmark, # benchmark daily returns on the same days, decimal
+                 periods_per_year:int=252, # trading days per year
+                ) -> float:
+    "Strategy CAGR / benchmark CAGR over the days the benchmark fell; nan if it never fell."
+    r, b = _paired(returns, benchmark, "down_capture")
+    return _capture(r, b, b < 0, periods_per_year)
+
+# %% ../nbs/21_metrics.ipynb #9eb3dce0
+def win_rate(returns, # daily simple returns, decimal
+            ) -> float:
+    "Fraction of days with a non-zero return that were gains (r > 0); nan if every day is flat."
+    r = _returns_array(returns, "win_rate")
+    active = r[r != 0]
+    return float(np.mean(active > 0)) if active.size else float("nan")
+
+def profit_factor(returns, # daily simple returns, decimal
+                 ) -> float:
+    "Sum of gains / |sum of losses| over the days; inf with gains and no loss, nan with neither."
+    r = _returns_array(returns, "profit_factor")
+    return _ratio(float(r[r > 0].sum()), float(-r[r < 0].sum()))
+
+# %% ../nbs/21_metrics.ipynb #40f970c2
+def constraint_violations(constraint_cost, # per-day constraint cost, in the constraint's units (> limit = breach)
+                          limit:float=0.0, # cost above which a day is a breach
+                         ) -> dict:
+    "Breach rate and magnitude of a per-day constraint cost series: rate, counts, mean/max excess, episodes."
+    c = _returns_array(constraint_cost, "constraint_violations")
+    excess = c - float(limit); breach = excess > 0
+    starts, ends = _runs(breach)
+    return dict(rate=float(breach.mean()), n_breaches=int(breach.sum()), n_days=int(c.size),
+                mean_excess=float(excess[breach].mean()) if breach.any() else 0.0,
+                max_excess=float(excess[breach].max()) if breach.any() else 0.0,
+                excess_per_day=float(excess[breach].sum() / c.size),
+                n_episodes=int(starts.size), longest_episode_days=int((ends - starts).max()) if starts.size else 0)
+
+# %% ../nbs/21_metrics.ipynb #6ea85fcb
+from arch.bootstrap import StationaryBootstrap, optimal_block_length
+
+def politis_white_block_length(returns, # daily returns: 1-D, or (n_days, k) columns resampled together
+                              ) -> float:
+    "Automatic mean block length (days) of the stationary bootstrap, Politis & White (2004) via arch; max over columns, >= 1."
+    x = np.asarray(returns, dtype=float)
+    if x.ndim == 1: x = x[:, None]
+    if x.shape[0] < 10: raise ValueError(f"politis_white_block_length: need at least 10 days, got {x.shape[0]}")
+    return max(1.0, float(optimal_block_length(x)["stationary"].max()))
+
+# %% ../nbs/21_metrics.ipynb #573bc099
+def bootstrap_ci(returns, # daily returns: 1-D, or (n_days, k) whose rows are resampled together
+                 statistic, # callable: array shaped like `returns` -> float (e.g. sharpe_ratio)
+                 n_resamples:int=1000, # number of bootstrap resamples (>= 1,000 for reported numbers)
+                 mean_block:float|None=None, # mean block length in days; None: Politis-White automatic choice
+                 seed:int=0, # seed of the resampling (same seed, same interval)
+                 level:float=0.95, # confidence level of the two-sided percentile interval
+                ) -> dict:
+    "Stationary block bootstrap (Politis-Romano) percentile interval of `statistic`: estimate, lo, hi, std_error, mean_block, ..."
+    x = np.asarray(returns, dtype=float)
+    if x.ndim not in (1, 2) or x.shape[0] < 2: raise ValueError(f"bootstrap_ci: returns must be 1-D or (n_days, k) with >= 2 days, got shape {x.shape}")
+    if not np.all(np.isfinite(x)): raise ValueError("bootstrap_ci: returns contain NaN or inf")
+    if not 0 < level < 1: raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
+    if int(n_resamples) < 1: raise ValueError(f"bootstrap_ci: n_resamples must be >= 1, got {n_resamples}")
+    rule = "given" if mean_block is not None else "politis-white"
+    block = float(mean_block) if mean_block is not None else politis_white_block_length(x)
+    if not block >= 1: raise ValueError(f"bootstrap_ci: mean_block must be >= 1 day, got {mean_block}")
+    bs = StationaryBootstrap(block, x, seed=np.random.default_rng(seed))
+    stats = bs.apply(lambda sample: np.atleast_1d(float(statistic(sample))), int(n_resamples))[:, 0]
+    ok = stats[np.isfinite(stats)]
+    lo, hi = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if ok.size else (np.nan, np.nan)
+    return dict(estimate=float(statistic(x)), lo=float(lo), hi=float(hi), level=float(level),
+                std_error=float(np.std(ok, ddof=1)) if ok.size > 1 else float("nan"),
+                n_resamples=int(n_resamples), n_nonfinite=int(stats.size - ok.size),
+                mean_block=block, block_rule=rule, method="stationary bootstrap, percentile")
+
+# %% ../nbs/21_metrics.ipynb #81a8e5da
 def summary(returns, # daily simple returns, decimal
             weights=None, # end-of-day weights (same number of days), for turnover
             periods_per_year:int=252, # trading days per year
             risk_free=0.0, # risk-free return per day, decimal, for the Sharpe ratio
+            benchmark=None, # benchmark daily returns on the same days: adds IR, tracking error, capture
+            extra:bool=False, # add win rate, profit factor, drawdown duration/recovery, holding period
            ) -> dict:
-    "Dict of annual_return, annual_volatility, sharpe, sortino, calmar, max_drawdown, turnover, n_days."
+    "Dict of annual_return, annual_volatility, sharpe, sortino, calmar, max_drawdown, turnover, n_days (+ optional keys)."
     r = _returns_array(returns, "summary")
     if weights is not None and len(weights) != r.size:
         raise ValueError(f"summary: weights have {len(weights)} days for {r.size} days of returns")
-    return dict(annual_return=annual_return(r, periods_per_year),
-                annual_volatility=annual_volatility(r, periods_per_year),
-                sharpe=sharpe_ratio(r, risk_free, periods_per_year),
-                sortino=sortino_ratio(r, 0.0, periods_per_year),
-                calmar=calmar_ratio(r, periods_per_year),
-                max_drawdown=max_drawdown(r),
-                turnover=float("nan") if weights is None else turnover(weights, periods_per_year),
-                n_days=int(r.size))
+    out = dict(annual_return=annual_return(r, periods_per_year),
+               annual_volatility=annual_volatility(r, periods_per_year),
+               sharpe=sharpe_ratio(r, risk_free, periods_per_year),
+               sortino=sortino_ratio(r, 0.0, periods_per_year),
+               calmar=calmar_ratio(r, periods_per_year),
+               max_drawdown=max_drawdown(r),
+               turnover=float("nan") if weights is None else turnover(weights, periods_per_year),
+               n_days=int(r.size))
+    if benchmark is not None: out.update(_benchmark_summary(returns, benchmark, periods_per_year))
+    if extra: out.update(_extra_summary(r, weights))
+    return out
+
+# %% ../nbs/21_metrics.ipynb #bba8a851
+def _benchmark_summary(returns, benchmark, periods_per_year:int) -> dict:
+    "The summary keys that need a benchmark."
+    r, b = _paired(returns, benchmark, "summary")
+    return dict(information_ratio=information_ratio(r, b, periods_per_year), tracking_error=tracking_error(r, b, periods_per_year),
+                up_capture=up_capture(r, b, periods_per_year), down_capture=down_capture(r, b, periods_per_year),
+                excess_annual_return=annual_return(r, periods_per_year) - annual_return(b, periods_per_year))
+
+def _extra_summary(r:np.ndarray, weights) -> dict:
+    "The summary keys of `extra=True`."
+    out = dict(win_rate=win_rate(r), profit_factor=profit_factor(r),
+               max_drawdown_duration=max_drawdown_duration(r), time_to_recovery=time_to_recovery(r))
+    if weights is not None: out["average_holding_period"] = average_holding_period(weights)
+    return out
