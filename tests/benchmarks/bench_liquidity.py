@@ -54,7 +54,7 @@ def raw_kernel(cfg, n):
     b = LiquidityBatch(n, cfg)
     b.reset(seeds=0)
     a = np.full(n, 0.2)
-    return lambda: batch_step(b.params, b.cost_params, b.states, b.seeds, b.episodes, b.keys, a, True, b.obs, b.rewards,
+    return lambda: batch_step(b.params, b.states, b.seeds, b.episodes, b.keys, a, True, b.obs, b.rewards,
                               b.terminated, b.final_obs, b.infos)
 
 
