@@ -260,6 +260,10 @@ def test_informed_flow_moves_the_mid_against_the_trader_and_costs_more():
         mids = [rollout(LiquidityEnv(LiquidityConfig(side=side, toxicity_drift_sd=d)), lambda o: np.array([0.2]), seed=1).mid
                 for d in (0.0, 0.5)]
         assert (sign * np.diff(np.r_[0.0, mids[1] - mids[0]]) > 0).all()   # every step: drift against the trader
+    df = rollout(LiquidityEnv(LiquidityConfig(toxicity_drift_sd=0.5)), lambda o: np.array([0.2]), seed=1)
+    assert (df.informed_usd > 0).all()                       # no dodging a drift the agent can see: the fill bears half
+    np.testing.assert_array_equal(df.fill_drift_usd, 0.5 * df.informed_usd * df.traded)
+    assert (rollout(LiquidityEnv(AC), twap_policy(AC), seed=1).fill_drift_usd == 0).all()   # none in the AC model
     mean_cost = {}
     for drift in (0.0, 1.0):
         cfg = LiquidityConfig(toxicity_drift_sd=drift)
