@@ -249,6 +249,8 @@ def factor_attribution(returns, # daily returns of the book, decimal
     names = list(factors.columns) if isinstance(factors, pd.DataFrame) else [f"factor_{i}" for i in range(F.shape[1])]
     if F.ndim != 2 or F.shape[0] != r.size: raise ValueError(f"factor_attribution: factors must be (n_days={r.size}, n_factors), got shape {F.shape}")
     if not np.all(np.isfinite(F)): raise ValueError("factor_attribution: factors contain NaN or inf")
+    if isinstance(returns, pd.Series) and isinstance(factors, pd.DataFrame) and not returns.index.equals(factors.index):
+        raise ValueError("factor_attribution: returns and factors have different indexes; align them first")
     if r.size <= F.shape[1] + 2: raise ValueError(f"factor_attribution: need more than {F.shape[1] + 2} days for {F.shape[1]} factors, got {r.size}")
     X = np.column_stack([np.ones(r.size), F])
     beta, *_ = np.linalg.lstsq(X, r, rcond=None)
