@@ -19,7 +19,7 @@ import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
 
-from ..config import from_dict, param
+from ..config import ParamsError, from_dict, param
 from ..costs import trade_cost_nb
 from ..market import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, TRADING_DAYS_PER_YEAR,
                               VOLUME_USD, SpreadProcessParams, check_bounds, init_spread_state, kernel_params,
@@ -47,6 +47,9 @@ class CreditSpreadConfig:
     def __post_init__(self):
         check_bounds(self)
         if len(self.positions) < 2: raise ValueError(f"positions needs at least 2 weights, got {self.positions!r}")
+        bad = [f"positions[{i}]: got {w!r}; allowed: a number in [-5, 5]" for i, w in enumerate(self.positions)
+               if isinstance(w, bool) or not isinstance(w, (int, float)) or not -5 <= w <= 5]   # NaN fails too
+        if bad: raise ParamsError(f"<{type(self).__name__}>", bad)
 
 # %% ../../nbs/30_envs.spread.ipynb #584b8b90
 WARMUP_DAYS = 20  # market days simulated before an episode starts (history for the 20-day realized vol)
