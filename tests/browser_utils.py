@@ -74,11 +74,11 @@ class ConsoleLog:
 
 
 def block_outside_requests(page, allowed_hosts=("127.0.0.1",)) -> list[str]:
-    "Abort every request to a host not in `allowed_hosts` (data: URLs pass); returns the list of blocked URLs."
+    "Abort every request to a host not in `allowed_hosts` (data: and file: URLs pass); returns the blocked URLs."
     blocked = []
     def route(r):
         url = r.request.url
-        if url.startswith("data:") or urlparse(url).hostname in allowed_hosts: r.continue_()
+        if url.startswith(("data:", "file:")) or urlparse(url).hostname in allowed_hosts: r.continue_()
         else:
             blocked.append(url)
             r.abort()
