@@ -102,6 +102,7 @@ def main():
     res["SB3 DummyVecEnv of 64 plain envs"] = rate(dummy_vec(cfg, 64), 64, s)
     for n in (1, 64, 1024):
         res[f"raw batched kernel ({n})"] = rate(raw_kernel(cfg, n), n, s)
+    res["raw batched kernel (1024), linear AC model"] = rate(raw_kernel(LiquidityConfig.almgren_chriss_example(), 1024), 1024, s)
     for n in (64, 1024):
         res[f"SB3 VecEnv adapter ({n}, info dicts)"] = rate(sb3_adapter(cfg, n), n, s)
     for n in (64, 1024):
