@@ -259,3 +259,21 @@ def test_real_ig_walk_forward_no_lookahead(ig_index):
     folds = walk_forward_splits(ig_index.n_days, 3 * 252, 252, 21)
     wf = walk_forward(lambda train: ValueRule(), ig_index, folds, multipliers=(1.0,))
     assert len(wf.returns()) == 252 * len(folds)
+
+
+def test_cost_model_half_spread_per_trade_size_and_stress(panel):
+    from credit_rl.costs import client_half_spread_bp
+    calm = replace(panel, liquidity_stress=np.zeros_like(panel.spread_bp), rating=("BBB",) * panel.n_bonds)
+    crisis = replace(calm, liquidity_stress=np.ones_like(panel.spread_bp))
+    rule = MomentumRule(lookback_days=21)
+    for capital in (5e5, 2e6, 10e6):                     # odd lot, round lot, block
+        cfg = BacktestConfig(capital_usd=capital, half_spread_source="cost_model", client="retail")
+        b0, b1 = run_backtest(rule, calm, cfg).blotter, run_backtest(rule, crisis, cfg).blotter
+        mat = calm.maturity_years[np.searchsorted(calm.dates, b0.fill_date), pd.Index(calm.instruments).get_indexer(b0.instrument)]
+        np.testing.assert_allclose(b0.half_spread_bp, client_half_spread_bp(b0.notional_usd.to_numpy(), rating="BBB",
+                                                                           maturity_years=mat, client="retail"), rtol=1e-12)
+        np.testing.assert_allclose(b1.half_spread_bp, client_half_spread_bp(b1.notional_usd.to_numpy(), rating="BBB",
+                                                                           maturity_years=mat, client="retail", stress=1.0), rtol=1e-12)
+        assert (b1.half_spread_bp > b0.half_spread_bp).all()
+    with pytest.raises(ValueError, match="rating"):
+        run_backtest(rule, replace(calm, rating=None), BacktestConfig(half_spread_source="cost_model"))
