@@ -277,3 +277,21 @@ def test_cost_model_half_spread_per_trade_size_and_stress(panel):
         assert (b1.half_spread_bp > b0.half_spread_bp).all()
     with pytest.raises(ValueError, match="rating"):
         run_backtest(rule, replace(calm, rating=None), BacktestConfig(half_spread_source="cost_model"))
+
+
+def test_envpolicy_batch_equals_per_bond(panel):
+    cfg = CreditSpreadConfig()
+    batched = EnvPolicy(lambda o: np.where(o[:, 1] < -0.5, 2, np.where(o[:, 1] > 1.0, 0, 1)), cfg, batch=True)
+    np.testing.assert_array_equal(decide(batched, panel), decide(EnvPolicy(busy_policy, cfg), panel))
+
+
+def test_etf_excess_returns_real():
+    d = shared_data_dir()
+    if d is None or not (d / "etf_adjclose_daily.csv").exists(): pytest.skip("shared data folder not available")
+    from credit_rl.backtest import etf_excess_returns
+    from credit_rl.data import load_csv
+    px, _ = load_csv(d / "etf_adjclose_daily.csv", columns=["LQD", "IEF"])
+    ex = etf_excess_returns(px)
+    assert ex.index[0].year == 2002 and np.isfinite(ex).all()
+    assert ex.loc["2008-09-01":"2008-12-31"].sum() < -0.05          # credit sold off in the GFC, rates hedged
+    with pytest.raises(ValueError, match="HYGX"): etf_excess_returns(px, etf="HYGX")
