@@ -9,7 +9,7 @@ __all__ = ['equity_curve', 'drawdown_series', 'max_drawdown', 'annual_return', '
            'downside_deviation', 'sortino_ratio', 'calmar_ratio', 'drawdown_periods', 'max_drawdown_duration',
            'time_to_recovery', 'turnover', 'cost_drag', 'average_holding_period', 'tracking_error', 'information_ratio',
            'up_capture', 'down_capture', 'win_rate', 'profit_factor', 'constraint_violations',
-           'politis_white_block_length', 'bootstrap_ci', 'summary']
+           'politis_white_block_length', 'bootstrap_cis', 'bootstrap_ci', 'summary']
 
 # %% ../nbs/21_metrics.ipynb #f6c2290b
 import numpy as np
@@ -301,6 +301,37 @@ def politis_white_block_length(returns, # daily returns: 1-D, or (n_days, k) col
     return max(1.0, float(optimal_block_length(x)["stationary"].max()))
 
 # %% ../nbs/21_metrics.ipynb #573bc099
+def bootstrap_cis(returns, # daily returns: 1-D, or (n_days, k) whose rows are resampled together
+                  statistics:dict, # {name: callable array -> float}, all evaluated on the same resamples
+                  n_resamples:int=1000, # number of bootstrap resamples (>= 1,000 for reported numbers)
+                  mean_block:float|None=None, # mean block length in days; None: Politis-White automatic choice
+                  seed:int=0, # seed of the resampling (same seed, same intervals)
+                  level:float=0.95, # confidence level of the two-sided percentile interval
+                 ) -> pd.DataFrame:
+    "Stationary block bootstrap (Politis-Romano) percentile intervals of several statistics on the same resamples; one row each."
+    x = np.asarray(returns, dtype=float)
+    if x.ndim not in (1, 2) or x.shape[0] < 2: raise ValueError(f"bootstrap_ci: returns must be 1-D or (n_days, k) with >= 2 days, got shape {x.shape}")
+    if not np.all(np.isfinite(x)): raise ValueError("bootstrap_ci: returns contain NaN or inf")
+    if not 0 < level < 1: raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
+    if int(n_resamples) < 1: raise ValueError(f"bootstrap_ci: n_resamples must be >= 1, got {n_resamples}")
+    if not statistics: raise ValueError("bootstrap_ci: give at least one statistic")
+    block = float(mean_block) if mean_block is not None else politis_white_block_length(x)
+    if not block >= 1: raise ValueError(f"bootstrap_ci: mean_block must be >= 1 day, got {mean_block}")
+    fns = list(statistics.values())
+    bs = StationaryBootstrap(block, x, seed=np.random.default_rng(seed))
+    draws = bs.apply(lambda sample: np.array([float(f(sample)) for f in fns]), int(n_resamples))
+    return pd.DataFrame([_percentile_row(float(f(x)), draws[:, j], level) for j, f in enumerate(fns)], index=list(statistics)).assign(
+        level=float(level), n_resamples=int(n_resamples), mean_block=block,
+        block_rule="given" if mean_block is not None else "politis-white", method="stationary bootstrap, percentile")
+
+def _percentile_row(estimate:float, draws:np.ndarray, level:float) -> dict:
+    "estimate, percentile interval and std error of the finite bootstrap draws, and how many were not finite."
+    ok = draws[np.isfinite(draws)]
+    lo, hi = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if ok.size else (np.nan, np.nan)
+    return dict(estimate=estimate, lo=float(lo), hi=float(hi), std_error=float(np.std(ok, ddof=1)) if ok.size > 1 else float("nan"),
+                n_nonfinite=int(draws.size - ok.size))
+
+# %% ../nbs/21_metrics.ipynb #dc82aae9
 def bootstrap_ci(returns, # daily returns: 1-D, or (n_days, k) whose rows are resampled together
                  statistic, # callable: array shaped like `returns` -> float (e.g. sharpe_ratio)
                  n_resamples:int=1000, # number of bootstrap resamples (>= 1,000 for reported numbers)
@@ -309,22 +340,8 @@ def bootstrap_ci(returns, # daily returns: 1-D, or (n_days, k) whose rows are re
                  level:float=0.95, # confidence level of the two-sided percentile interval
                 ) -> dict:
     "Stationary block bootstrap (Politis-Romano) percentile interval of `statistic`: estimate, lo, hi, std_error, mean_block, ..."
-    x = np.asarray(returns, dtype=float)
-    if x.ndim not in (1, 2) or x.shape[0] < 2: raise ValueError(f"bootstrap_ci: returns must be 1-D or (n_days, k) with >= 2 days, got shape {x.shape}")
-    if not np.all(np.isfinite(x)): raise ValueError("bootstrap_ci: returns contain NaN or inf")
-    if not 0 < level < 1: raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
-    if int(n_resamples) < 1: raise ValueError(f"bootstrap_ci: n_resamples must be >= 1, got {n_resamples}")
-    rule = "given" if mean_block is not None else "politis-white"
-    block = float(mean_block) if mean_block is not None else politis_white_block_length(x)
-    if not block >= 1: raise ValueError(f"bootstrap_ci: mean_block must be >= 1 day, got {mean_block}")
-    bs = StationaryBootstrap(block, x, seed=np.random.default_rng(seed))
-    stats = bs.apply(lambda sample: np.atleast_1d(float(statistic(sample))), int(n_resamples))[:, 0]
-    ok = stats[np.isfinite(stats)]
-    lo, hi = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if ok.size else (np.nan, np.nan)
-    return dict(estimate=float(statistic(x)), lo=float(lo), hi=float(hi), level=float(level),
-                std_error=float(np.std(ok, ddof=1)) if ok.size > 1 else float("nan"),
-                n_resamples=int(n_resamples), n_nonfinite=int(stats.size - ok.size),
-                mean_block=block, block_rule=rule, method="stationary bootstrap, percentile")
+    row = bootstrap_cis(returns, {"statistic": statistic}, n_resamples, mean_block, seed, level).iloc[0]
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 # %% ../nbs/21_metrics.ipynb #81a8e5da
 def summary(returns, # daily simple returns, decimal
