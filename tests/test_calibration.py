@@ -16,7 +16,8 @@ import pytest
 from credit_rl.config import shared_data_dir
 from credit_rl.synthetic import CORE_FIELDS, FIELDS, MarketParams, covid_episode_summary, market_frame, simulate_market
 
-needs_data = pytest.mark.skipif(shared_data_dir() is None, reason="shared real data folder absent")
+_DATA = shared_data_dir()
+needs_data = pytest.mark.skipif(_DATA is None or not _DATA.is_dir(), reason="shared real data folder absent")
 
 
 def within(x, target, rel=0.25):
