@@ -205,7 +205,7 @@ def test_bad_actions_raise_value_error(bad):
 @pytest.mark.parametrize("overrides, field", [({"daily_volume_usd": -1e6}, "daily_volume_usd"), ({"n_steps": 0}, "n_steps"),
                                               ({"step_days": 0.0}, "step_days"), ({"side": "short"}, "side"),
                                               ({"quantity": 0.0}, "quantity"), ({"dealer_response_mean": 0.0}, "dealer_response_mean"),
-                                              ({"sigma_daily": float("inf")}, "sigma_daily")])
+                                              ({"sigma_daily": float("inf")}, "sigma_daily"), ({"rating": "Z"}, "rating")])
 def test_invalid_configs_name_the_field(overrides, field):
     with pytest.raises(ParamsError, match=field):
         LiquidityConfig(**overrides)
