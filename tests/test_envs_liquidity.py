@@ -66,8 +66,8 @@ def test_linear_setting_cost_minus_e_is_exactly_the_ac_noise_term(lam):
 
 @pytest.mark.parametrize("lam", [0.0, 1e-6, 2e-6])
 def test_linear_setting_monte_carlo_mean_and_variance_match_ac(lam):
-    "20,000 batched paths: mean cost within 4 s.e. of E, variance within 4 s.e. of Var (s.e. of a normal variance)."
-    n_paths = 20_000
+    "200,000 batched paths: mean cost within 4 s.e. of E, variance within 4 s.e. of Var (s.e. of a normal variance)."
+    n_paths = 200_000
     x = ac_holdings(AC, lam)
     e, v = ac_moments(x)
     batch = LiquidityBatch(n_paths, AC)
