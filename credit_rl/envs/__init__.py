@@ -11,7 +11,10 @@ __all__ = ['ENV_IDS', 'register_envs']
 import gymnasium as gym
 
 # %% ../../nbs/30_envs.ipynb #6503f47f
-ENV_IDS = {"credit_rl/CreditSpread-v0": "credit_rl.envs.spread:CreditSpreadEnv"}  # id -> entry point
+ENV_IDS = {  # id -> entry point
+    "credit_rl/CreditSpread-v0": "credit_rl.envs.spread:CreditSpreadEnv",
+    "credit_rl/Liquidity-v0": "credit_rl.envs.liquidity:LiquidityEnv",
+}
 
 # %% ../../nbs/30_envs.ipynb #3b82a9ab
 def register_envs() -> None:
