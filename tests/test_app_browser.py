@@ -25,6 +25,8 @@ APP = REPO / "nbs" / "apps" / "run_explorer.ipynb"
 VOILA_TEMPLATE_CDN = {"https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@%5E5/css/all.min.css",
                       "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@%5E5/css/v4-shims.min.css"}
 N_STEPS = 120
+N_SEEDS = 3
+N_TRACES = 2 * (N_SEEDS + 1) * 2  # 2 policies x (each seed + their mean) x (equity, drawdown)
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +41,7 @@ FIGURE_STATE_JS = """() => {
           annotations: ((gd.layout || {}).annotations || []).map(a => a.text),
           axes_visible: !!(gd._fullLayout && gd._fullLayout.yaxis && gd._fullLayout.yaxis.visible),
           width_px: gd.getBoundingClientRect().width,
+          picker_width_px: document.querySelector('.widget-dropdown').getBoundingClientRect().width,
           svg: !!gd.querySelector('.main-svg'),
           status: status ? status.textContent : null};
 }"""
@@ -50,8 +53,8 @@ def reports_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     rng = np.random.default_rng(20261125)
     returns = {
-        "ppo_ig": {"ppo": rng.normal(4e-4, 4e-3, (3, N_STEPS)), "passive": rng.normal(2e-4, 3e-3, (3, N_STEPS))},
-        "ppo_hy": {"ppo": rng.normal(-5e-4, 5e-3, (3, N_STEPS)), "passive": rng.normal(1e-4, 3e-3, (3, N_STEPS))},
+        "ppo_ig": {"ppo": rng.normal(4e-4, 4e-3, (N_SEEDS, N_STEPS)), "passive": rng.normal(2e-4, 3e-3, (N_SEEDS, N_STEPS))},
+        "ppo_hy": {"ppo": rng.normal(-5e-4, 5e-3, (N_SEEDS, N_STEPS)), "passive": rng.normal(1e-4, 3e-3, (N_SEEDS, N_STEPS))},
     }
     folders = {"ppo_ig": write_run(root, "ppo_ig", returns["ppo_ig"], started="2026-11-25T10:00:00+00:00"),
                "ppo_hy": write_run(root, "ppo_hy", returns["ppo_hy"], started="2026-11-25T11:00:00+00:00")}
@@ -101,11 +104,14 @@ def test_run_explorer_in_browser(chromium_browser, voila_url, reports_root, tmp_
     outside = block_outside_requests(page)
     try:
         page.goto(voila_url, timeout=60_000)
-        # newest run first: ppo_hy, with equity + drawdown traces for ppo and passive
-        first = wait_for_state(page, "s.n_traces === 4 && s.svg", timeout_ms=120_000)
-        assert first["svg"], "plotly did not draw its svg"
-        assert sorted(t["name"] for t in first["traces"]) == ["passive", "passive", "ppo", "ppo"]
+        # newest run first: ppo_hy, with equity + drawdown traces of ppo and passive (each seed and the mean)
+        first = wait_for_state(page, f"s.n_traces === {N_TRACES} && s.svg", timeout_ms=120_000)
+        names = sorted(t["name"] for t in first["traces"])
+        assert names == sorted([p for p in ["passive", "ppo"] for _ in range(2)]
+                               + [f"{p} seed {k}" for p in ["passive", "ppo"] for k in range(N_SEEDS) for _ in range(2)]), names
         assert all(t["n"] == N_STEPS for t in first["traces"])
+        # the figure fills the app's width (plotly falls back to 700 px when it draws into a hidden element)
+        assert first["width_px"] >= 0.9 * first["picker_width_px"], (first["width_px"], first["picker_width_px"])
         assert equity_last(first, "ppo") == pytest.approx(expected_last_equity(returns["ppo_hy"]["ppo"]), rel=1e-9)
         assert "SUCCEEDED" in first["status"] and "ppo_hy" in first["status"]
         sharpe = json.loads((folders["ppo_hy"] / "metrics.json").read_text())["policies"]["ppo"]["sharpe"]
@@ -115,7 +121,7 @@ def test_run_explorer_in_browser(chromium_browser, voila_url, reports_root, tmp_
 
         # pick the second run: the figure must follow
         page.select_option(".widget-dropdown select", index=1)
-        second = wait_for_state(page, "s.status.includes('ppo_ig') && s.title.includes('ppo_ig') && s.n_traces === 4 && "
+        second = wait_for_state(page, f"s.status.includes('ppo_ig') && s.title.includes('ppo_ig') && s.n_traces === {N_TRACES} && "
                                 "s.traces.some(t => t.name === 'ppo' && t.yaxis === 'y' && t.last_y !== arg)",
                                 arg=equity_last(first, "ppo"))
         assert equity_last(second, "ppo") == pytest.approx(expected_last_equity(returns["ppo_ig"]["ppo"]), rel=1e-9)
@@ -133,7 +139,7 @@ def test_run_explorer_in_browser(chromium_browser, voila_url, reports_root, tmp_
         # back to the newest run: same lines as at first, axes shown again, still full width
         page.select_option(".widget-dropdown select", index=0)
         # (plotly applies the new layout last: wait for its title, then check nothing of the failed run's is left)
-        again = wait_for_state(page, "s.status.includes('ppo_hy') && s.title.includes('ppo_hy') && s.n_traces === 4")
+        again = wait_for_state(page, f"s.status.includes('ppo_hy') && s.title.includes('ppo_hy') && s.n_traces === {N_TRACES}")
         assert equity_last(again, "ppo") == pytest.approx(equity_last(first, "ppo"), rel=1e-12)
         assert again["axes_visible"] and again["annotations"] == []
         assert again["width_px"] == pytest.approx(first["width_px"], abs=2)
