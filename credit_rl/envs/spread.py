@@ -26,9 +26,10 @@ from ..market import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_D
                               spread_path_rng, step_spread)
 
 # %% auto #0
-__all__ = ['WARMUP_DAYS', 'OBS_NAMES', 'OBS_CLIP', 'INFO_NAMES', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
-           'maturity_years_nb', 'spread_duration_nb', 'env_observation_nb', 'fill_cost_nb', 'env_step_nb',
-           'env_status_nb', 'env_warmup_nb', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
+__all__ = ['WARMUP_DAYS', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'INFO_NAMES', 'CreditSpreadConfig',
+           'SpreadEnvConsts', 'env_consts', 'maturity_years_nb', 'spread_duration_nb', 'env_observation_nb',
+           'fill_cost_nb', 'env_step_nb', 'env_status_nb', 'env_warmup_nb', 'CreditSpreadEnv', 'rollout',
+           'passive_long_policy']
 
 # %% ../../nbs/30_envs.spread.ipynb #54c462c8
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ WARMUP_DAYS = 20  # market days simulated before an episode starts (history for 
 OBS_NAMES = ("log_spread_over_theta", "velocity_5d_z", "realized_vol_20d_rel", "bid_ask_rel", "maturity_frac", "position")
 OBS_CLIP = 10.0  # observations are clipped to [-OBS_CLIP, OBS_CLIP]
 
+# %% ../../nbs/30_envs.spread.ipynb #86c21a1c
+env_kernel = numba.njit(cache=True, _nrt=False)       # per-env kernels calling only this file's kernels: cached, no NRT
+env_kernel_uncached = numba.njit(_nrt=False)          # kernels inlining other modules' kernels: compiled per process
+
 # %% ../../nbs/30_envs.spread.ipynb #23b0510f
 INFO_NAMES = ("spread_bp", "position", "pnl_spread", "pnl_carry", "pnl_financing", "cost", "half_spread_bp", "trade_notional")
 
@@ -78,22 +83,25 @@ def env_consts(c: CreditSpreadConfig) -> SpreadEnvConsts:
                            2.0 * m.half_spread_bp if m.half_spread_bp > 0 else 1.0, int(c.episode_days))
 
 # %% ../../nbs/30_envs.spread.ipynb #7e6e89af
-@numba.njit(cache=True)
+@env_kernel
 def maturity_years_nb(ec, t):
     "Time to maturity on episode day `t`, years (>= 0)."
     return max(ec.maturity_years - t / TRADING_DAYS_PER_YEAR, 0.0)
 
-@numba.njit(cache=True)
+@env_kernel
 def spread_duration_nb(ec, t):
     "Spread duration on episode day `t`, years: D0 * tau_t / tau_0."
     return ec.spread_duration_years * maturity_years_nb(ec, t) / ec.maturity_years
 
 # %% ../../nbs/30_envs.spread.ipynb #813d200a
-@numba.njit(cache=True)
+@env_kernel
 def env_observation_nb(state, hist, t, w, ec, out):
     "Write the scaled features of episode day `t` (table above, clipped to +-OBS_CLIP) into float32 `out`."
-    s, sq = hist[WARMUP_DAYS], 0.0
-    for k in range(WARMUP_DAYS): sq += (hist[k + 1] - hist[k]) ** 2
+    s, q0, q1, q2, q3 = hist[WARMUP_DAYS], 0.0, 0.0, 0.0, 0.0
+    for k in range(0, WARMUP_DAYS, 4):       # sum of squared daily changes, four partial sums (independent adds)
+        d0, d1, d2, d3 = hist[k + 1] - hist[k], hist[k + 2] - hist[k + 1], hist[k + 3] - hist[k + 2], hist[k + 4] - hist[k + 3]
+        q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
+    sq = (q0 + q1) + (q2 + q3)
     out[0] = math.log(s / ec.theta_bp)
     out[1] = (s - hist[WARMUP_DAYS - 5]) / (ec.sigma_ref_bp_day * math.sqrt(5))
     out[2] = math.sqrt(sq / WARMUP_DAYS) / ec.sigma_ref_bp_day
@@ -105,23 +113,23 @@ def env_observation_nb(state, hist, t, w, ec, out):
         elif out[k] < -OBS_CLIP: out[k] = -OBS_CLIP
 
 # %% ../../nbs/30_envs.spread.ipynb #a8ecb450
-@numba.njit(cache=True)
+@env_kernel_uncached
 def fill_cost_nb(trade_notional, duration, state, ec):
     "Dollar cost of filling `trade_notional` (USD) at market `state` for a bond of spread duration `duration` (years)."
     if not ec.include_costs or trade_notional == 0.0: return 0.0
-    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] / 1e4   # price vol = spread duration x spread vol
+    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] * 1e-4  # price vol = spread duration x spread vol (bp -> decimal)
     return trade_cost_nb(trade_notional, state[HALF_SPREAD_BP], sigma_price_daily, state[VOLUME_USD], ec.impact_coef)
 
 # %% ../../nbs/30_envs.spread.ipynb #8b3db564
-@numba.njit(cache=True)
+@env_kernel_uncached
 def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info):
     "Day t -> t+1 of one env in place (market, history); fills `info` (INFO_NAMES order); returns the reward."
     dt = 1.0 / TRADING_DAYS_PER_YEAR
     s0, dur0 = state[SPREAD_BP], spread_duration_nb(ec, t)
     step_spread(state, kp, rng)                                                    # market moves to day t+1
     s1 = state[SPREAD_BP]
-    pnl_spread = -w_old * dur0 * (s1 - s0) / 1e4                                   # old weight earns the move
-    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
+    pnl_spread = -w_old * dur0 * (s1 - s0) * 1e-4                                  # old weight earns the move (bp -> decimal)
+    pnl_carry, pnl_financing = w_old * s0 * 1e-4 * dt, -w_old * ec.financing_spread_bp_per_yr * 1e-4 * dt
     trade_notional = (w_new - w_old) * ec.capital_usd                              # filled at t+1
     cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), state, ec) / ec.capital_usd
     for k in range(WARMUP_DAYS): hist[k] = hist[k + 1]
@@ -131,13 +139,13 @@ def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info):
     return pnl_spread + pnl_carry + pnl_financing - cost
 
 # %% ../../nbs/30_envs.spread.ipynb #402eb9cf
-@numba.njit(cache=True)
+@env_kernel
 def env_status_nb(ec, t):
     "(terminated, truncated) after the step to episode day `t`."
     terminated = maturity_years_nb(ec, t) <= 1e-12
     return terminated, (not terminated) and t >= ec.episode_days
 
-@numba.njit(cache=True)
+@env_kernel_uncached
 def env_warmup_nb(state, hist, kp, rng):
     "Day 0 and WARMUP_DAYS market steps from `rng` into `state` and `hist` (episode day 0 = `hist[-1]`)."
     init_spread_state(state, kp, rng)

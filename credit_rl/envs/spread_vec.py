@@ -27,7 +27,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ..config import from_dict
 from .spread import (INFO_NAMES, OBS_CLIP, OBS_NAMES, WARMUP_DAYS, CreditSpreadConfig, env_consts,
-                                   env_observation_nb, env_status_nb, env_step_nb, env_warmup_nb)
+                                   env_kernel, env_kernel_uncached, env_observation_nb, env_status_nb, env_step_nb,
+                                   env_warmup_nb)
 from ..market import N_SPREAD_STATE, kernel_params
 
 # %% auto #0
@@ -49,7 +50,7 @@ _U = np.uint64
 PCG_MULT_HI, PCG_MULT_LO = _U(2549297995355413924), _U(4865540595714422341)  # numpy's PCG64 multiplier a
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #cc1b20a5
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, _nrt=False, inline="always")
 def pcg64_next(st, i):
     "Advance PCG64 row `i` of `st` (uint64[N, 4]: state hi, lo, increment hi, lo); return its next uint64."
     hi, lo = st[i, 0], st[i, 1]
@@ -65,63 +66,79 @@ _M32 = _U(0xFFFFFFFF)
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = _U(0x43b0d7e5), _U(0x931e8875), _U(0x8b51f9dd), _U(0x58f38ded)
 _MIX_L, _MIX_R, _XSHIFT = _U(0xca01f9dd), _U(0x4973f715), _U(16)
 
-@numba.njit(cache=True)
+@env_kernel
 def _hashmix(value, hash_const):
-    "SeedSequence's hashmix; `hash_const` is a 1-element array updated in place."
-    value = (value ^ hash_const[0]) & _M32
-    hash_const[0] = (hash_const[0] * _MULT_A) & _M32
-    value = (value * hash_const[0]) & _M32
-    return value ^ (value >> _XSHIFT)
+    "SeedSequence's hashmix: (hashed value, next hash constant)."
+    value = (value ^ hash_const) & _M32
+    hash_const = (hash_const * _MULT_A) & _M32
+    value = (value * hash_const) & _M32
+    return value ^ (value >> _XSHIFT), hash_const
 
-@numba.njit(cache=True)
+@env_kernel
 def _mix(x, y):
     "SeedSequence's mix of two pool words."
     r = (_MIX_L * x - _MIX_R * y) & _M32
     return r ^ (r >> _XSHIFT)
 
+@env_kernel
+def _with(words, k, value):
+    "4-tuple `words` with element `k` replaced (the kernels do not allocate arrays)."
+    return (value if k == 0 else words[0], value if k == 1 else words[1],
+            value if k == 2 else words[2], value if k == 3 else words[3])
+
 # %% ../../nbs/31_envs.spread_vec.ipynb #e3a3a6b4
-@numba.njit(cache=True)
+@env_kernel
+def _entropy_word(seed, spawn, k):
+    "Word k of SeedSequence's entropy: the seed's 32-bit words, zeros up to 4 words if there is a spawn key, the key."
+    n_seed = 2 if seed >> 32 else 1
+    if k < n_seed: return _U(seed >> (32 * k)) & _M32
+    return _U(spawn) if spawn >= 0 and k == 4 else _U(0)
+
+@env_kernel
 def _seed_sequence_pool(seed, spawn):
     "The 4-word entropy pool of SeedSequence(seed) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    words, n, x = np.zeros(6, np.uint64), 0, _U(seed)
-    while True:                                   # the seed's 32-bit words, least significant first
-        words[n], n, x = x & _M32, n + 1, x >> _U(32)
-        if x == _U(0): break
-    if spawn >= 0: words[max(n, 4)], n = _U(spawn), max(n, 4) + 1
-    pool, hc = np.zeros(4, np.uint64), np.array([_INIT_A])
-    for k in range(4): pool[k] = _hashmix(words[k], hc)
+    n_words = 5 if spawn >= 0 else (2 if seed >> 32 else 1)
+    pool, hc = (_U(0), _U(0), _U(0), _U(0)), _INIT_A
+    for k in range(4):
+        v, hc = _hashmix(_entropy_word(seed, spawn, k), hc)
+        pool = _with(pool, k, v)
     for src in range(4):
         for dst in range(4):
-            if src != dst: pool[dst] = _mix(pool[dst], _hashmix(pool[src], hc))
-    for src in range(4, n):
-        for dst in range(4): pool[dst] = _mix(pool[dst], _hashmix(words[src], hc))
+            if src != dst:
+                v, hc = _hashmix(pool[src], hc)
+                pool = _with(pool, dst, _mix(pool[dst], v))
+    for src in range(4, n_words):
+        for dst in range(4):
+            v, hc = _hashmix(_entropy_word(seed, spawn, src), hc)
+            pool = _with(pool, dst, _mix(pool[dst], v))
     return pool
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #eed4b403
-@numba.njit(cache=True)
+@env_kernel
 def seed_pcg64(st, i, seed, spawn):
     "Seed row `i` of `st` as np.random.PCG64(SeedSequence(seed)) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    pool, w32, h = _seed_sequence_pool(seed, spawn), np.zeros(8, np.uint64), _INIT_B
-    for k in range(8):                            # SeedSequence.generate_state(4, uint64)
+    pool, h, w, low = _seed_sequence_pool(seed, spawn), _INIT_B, (_U(0), _U(0), _U(0), _U(0)), _U(0)
+    for k in range(8):                            # SeedSequence.generate_state(4, uint64): 8 words of 32 bits
         v = pool[k % 4] ^ h
         h = (h * _MULT_B) & _M32
         v = (v * h) & _M32
-        w32[k] = v ^ (v >> _XSHIFT)
-    w0, w1, w2, w3 = [w32[2 * k] | (w32[2 * k + 1] << _U(32)) for k in range(4)]
+        v ^= v >> _XSHIFT
+        if k % 2 == 0: low = v
+        else: w = _with(w, k // 2, low | (v << _U(32)))
     st[i, 0], st[i, 1] = _U(0), _U(0)             # pcg64_set_seed: increment = (w2, w3) << 1 | 1
-    st[i, 2], st[i, 3] = (w2 << _U(1)) | (w3 >> _U(63)), (w3 << _U(1)) | _U(1)
+    st[i, 2], st[i, 3] = (w[2] << _U(1)) | (w[3] >> _U(63)), (w[3] << _U(1)) | _U(1)
     pcg64_next(st, i)
-    lo = st[i, 1] + w1                            # state += (w0, w1), then one step
-    st[i, 0], st[i, 1] = st[i, 0] + w0 + numba.uint64(lo < w1), lo
+    lo = st[i, 1] + w[1]                          # state += (w0, w1), then one step
+    st[i, 0], st[i, 1] = st[i, 0] + w[0] + numba.uint64(lo < w[1]), lo
     pcg64_next(st, i)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #d3338d29
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, _nrt=False, inline="always")
 def next_double(st, i):
     "Uniform on [0, 1) from row `i`: numpy Generator.random()."
     return (pcg64_next(st, i) >> _U(11)) * (1.0 / 9007199254740992.0)
 
-@numba.njit(cache=True)
+@env_kernel
 def standard_exponential(st, i):
     "Standard exponential from row `i`: numpy's ziggurat (Generator.exponential())."
     while True:
@@ -134,7 +151,7 @@ def standard_exponential(st, i):
         if (fe_double[idx - 1] - fe_double[idx]) * next_double(st, i) + fe_double[idx] < math.exp(-x): return x
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #53f260ef
-@numba.njit(cache=True)
+@env_kernel
 def _normal_wedge_or_tail(st, i, idx, rabs, x):
     "The rare branches of numpy's ziggurat normal: returns the draw, or NaN to reject and draw again."
     if idx == 0:                                                           # tail beyond r = 3.65
@@ -145,7 +162,7 @@ def _normal_wedge_or_tail(st, i, idx, rabs, x):
     if (fi_double[idx - 1] - fi_double[idx]) * next_double(st, i) + fi_double[idx] < math.exp(-0.5 * x * x): return x
     return np.nan
 
-@numba.njit(cache=True)
+@env_kernel
 def standard_normal(st, i):
     "Standard normal from row `i`: numpy's ziggurat (Generator.standard_normal())."
     while True:
@@ -161,7 +178,7 @@ def standard_normal(st, i):
 # %% ../../nbs/31_envs.spread_vec.ipynb #546eb0cd
 _SEED_RANGE = _U(2**63 - 1)          # integers(0, 2**63 - 1) has 2**63 - 1 values
 
-@numba.njit(cache=True)
+@env_kernel
 def next_episode_seed(st, i):
     "Next market seed from episode stream row `i`: numpy Generator.integers(0, 2**63 - 1)."
     x = pcg64_next(st, i)
@@ -178,8 +195,9 @@ class PCG64Stream(NamedTuple):
 
 def _stream_method(draw):
     "numba overload of a Generator method for PCG64Stream (other named tuples are left alone)."
-    def typer(rng):
-        if getattr(rng, "instance_class", None) is PCG64Stream: return lambda rng: draw(rng.states, rng.row)
+    def typer(rng):  # matched by name: a notebook session may hold this class and the exported module's copy
+        if getattr(getattr(rng, "instance_class", None), "__name__", None) == "PCG64Stream":
+            return lambda rng: draw(rng.states, rng.row)
     return typer
 
 overload_method(types.NamedTuple, "standard_normal")(_stream_method(standard_normal))
@@ -216,7 +234,7 @@ def alloc_vec(n: int) -> tuple[SpreadVecState, SpreadVecStep]:
                           z((n, n_obs), np.float32)))
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #1e204678
-@numba.njit(cache=True)
+@env_kernel_uncached
 def reset_env_nb(i, market_seed, vs, kp, ec, obs):
     "Start a new episode of env `i` on market path `market_seed`; its first observation goes to obs[i]."
     vs.market_seed[i] = market_seed
@@ -225,7 +243,7 @@ def reset_env_nb(i, market_seed, vs, kp, ec, obs):
     vs.t[i], vs.position[i] = 0, ec.initial_position
     env_observation_nb(vs.market[i], vs.hist[i], 0, ec.initial_position, ec, obs[i])
 
-@numba.njit(cache=True)
+@env_kernel_uncached
 def vec_reset_nb(env_seeds, vs, kp, ec, obs):
     "Reset all envs: env_seeds[i] >= 0 acts as CreditSpreadEnv.reset(seed=env_seeds[i]), -1 as reset()."
     for i in range(env_seeds.shape[0]):
@@ -236,7 +254,7 @@ def vec_reset_nb(env_seeds, vs, kp, ec, obs):
             reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, obs)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #60069305
-@numba.njit(cache=True)
+@env_kernel_uncached
 def vec_step_nb(actions, positions, vs, kp, ec, out):
     "One day of every env in place; envs whose episode ends are reset at once (SAME_STEP autoreset)."
     for i in range(actions.shape[0]):
@@ -249,7 +267,7 @@ def vec_step_nb(actions, positions, vs, kp, ec, out):
         out.terminated[i], out.truncated[i] = terminated, truncated
         env_observation_nb(vs.market[i], vs.hist[i], vs.t[i], w_new, ec, out.obs[i])
         if terminated or truncated:
-            out.final_obs[i] = out.obs[i]
+            for k in range(out.obs.shape[1]): out.final_obs[i, k] = out.obs[i, k]
             reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #54776633
