@@ -185,3 +185,13 @@ def test_step_before_reset_and_bad_seeds_raise():
             venv.reset(seed=bad)
     with pytest.raises(ValueError, match="options"):
         venv.reset(options={"reset_mask": [True, False]})
+
+
+def test_make_vec_builds_the_batched_twin():
+    import credit_rl.envs  # noqa: F401  (registers the ids and their vector entry points)
+    venv = gym.make_vec("credit_rl/CreditSpread-v0", num_envs=16, vectorization_mode="vector_entry_point",
+                        config={"positions": [0.0, 1.0]})
+    assert isinstance(venv, CreditSpreadVecEnv) and venv.num_envs == 16
+    assert venv.single_action_space.n == 2
+    obs, _ = venv.reset(seed=0)
+    assert_bitwise(obs[3], CreditSpreadEnv({"positions": [0.0, 1.0]}).reset(seed=3)[0], "obs of env 3")
