@@ -19,8 +19,9 @@ from .config import ParamsError, param
 
 # %% auto #0
 __all__ = ['TRADING_DAYS_PER_YEAR', 'SPREAD_BP', 'LOG_VOL', 'LIQ_STRESS', 'HALF_SPREAD_BP', 'VOLUME_USD', 'SPREAD_VOL_BP_DAY',
-           'N_SPREAD_STATE', 'STATE_NAMES', 'check_bounds', 'SpreadProcessParams', 'SpreadKernelParams',
-           'kernel_params', 'step_spread', 'init_spread_state', 'spread_path_rng', 'simulate_spread_paths']
+           'N_SPREAD_STATE', 'SPREAD_FLOOR_BP', 'SPREAD_CAP_BP', 'STATE_NAMES', 'check_bounds', 'SpreadProcessParams',
+           'SpreadKernelParams', 'kernel_params', 'step_spread', 'init_spread_state', 'spread_path_rng',
+           'simulate_spread_paths']
 
 # %% ../nbs/10_market.ipynb #26971f52
 TRADING_DAYS_PER_YEAR = 252  # trading days per year: the time step is 1/252 yr
@@ -89,6 +90,7 @@ def kernel_params(p: SpreadProcessParams) -> SpreadKernelParams:
 # %% ../nbs/10_market.ipynb #d6d6ba27
 SPREAD_BP, LOG_VOL, LIQ_STRESS, HALF_SPREAD_BP, VOLUME_USD, SPREAD_VOL_BP_DAY = range(6)
 N_SPREAD_STATE = 6  # length of the spread state vector
+SPREAD_FLOOR_BP, SPREAD_CAP_BP = 0.01, 1e5  # numerical guards: far outside any credit spread (CCC peaks ~4,000 bp)
 STATE_NAMES = ("spread_bp", "log_vol", "liquidity_shock", "half_spread_bp", "volume_usd", "spread_vol_bp_day")
 
 # %% ../nbs/10_market.ipynb #a530a1e1
@@ -111,7 +113,8 @@ def step_spread(state, kp, rng):
     jump = size if u < kp.shock_prob_day else 0.0
     sig = kp.sigma_log_day * (s / kp.theta_bp) ** (kp.vol_elasticity - 1.0) * math.exp(state[LOG_VOL] - kp.logvol_var)  # (2)
     m = s + kp.revert_step * (kp.theta_bp - s)                                                                       # (1)
-    state[SPREAD_BP] = m * math.exp(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump) / kp.jump_compensator  # (3)
+    s_new = m * math.exp(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump) / kp.jump_compensator  # (3)
+    state[SPREAD_BP] = min(max(s_new, SPREAD_FLOOR_BP), SPREAD_CAP_BP)  # guards: extreme configs must not reach 0 or inf
     rho = kp.vol_spread_corr
     state[LOG_VOL] = kp.logvol_ar * state[LOG_VOL] + kp.logvol_innov_sd * (rho * z_s + math.sqrt(1.0 - rho * rho) * z_h)
     state[LIQ_STRESS] = kp.shock_decay_day * state[LIQ_STRESS] + jump
