@@ -195,3 +195,10 @@ def test_make_vec_builds_the_batched_twin():
     assert venv.single_action_space.n == 2
     obs, _ = venv.reset(seed=0)
     assert_bitwise(obs[3], CreditSpreadEnv({"positions": [0.0, 1.0]}).reset(seed=3)[0], "obs of env 3")
+
+
+def test_sb3_adapter_rejects_reset_options():
+    venv = CreditSpreadSB3VecEnv(2)
+    venv.set_options({"reset_mask": [True, False]})
+    with pytest.raises(ValueError, match="options"):
+        venv.reset()

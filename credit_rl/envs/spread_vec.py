@@ -372,6 +372,7 @@ class CreditSpreadSB3VecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         "Reset every env with the seeds of `seed()` if given (then forgotten, as in DummyVecEnv)."
         seeds = None if all(s is None for s in self._seeds) else self._seeds
+        if any(self._options): raise ValueError(f"reset options are not supported by CreditSpreadSB3VecEnv, got {self._options!r}")
         obs, infos = self.venv.reset(seed=seeds)
         self.reset_infos = [dict(spread_bp=s, position=w, market_seed=m) for s, w, m in
                             zip(infos["spread_bp"].tolist(), infos["position"].tolist(), infos["market_seed"].tolist())]
