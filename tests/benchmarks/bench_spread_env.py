@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts, env_kernel  # noqa: E402
+from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts, env_kernel_uncached  # noqa: E402
 from credit_rl.envs.spread_vec import (PCG64Stream, CreditSpreadSB3VecEnv, CreditSpreadVecEnv, alloc_vec,  # noqa: E402
                                        next_double, next_episode_seed, seed_pcg64, standard_exponential,
                                        standard_normal, vec_reset_nb, vec_step_nb)
@@ -34,7 +34,7 @@ from credit_rl.market import init_spread_state, kernel_params, step_spread  # no
 from credit_rl.envs.spread import WARMUP_DAYS  # noqa: E402
 
 
-@env_kernel                                   # compiled like the env kernels: cached, no reference counting
+@env_kernel_uncached                          # compiled like the batched env kernel: no reference counting, no disk cache
 def random_numbers_only_nb(n_days, rng, episode_rng, t, episode_days, sink):
     "Draw, for each env-day, what the env kernel draws (5 numbers; a new episode: reseed + 3 + 20 x 5); sum into sink."
     for _ in range(n_days):
@@ -52,7 +52,7 @@ def random_numbers_only_nb(n_days, rng, episode_rng, t, episode_days, sink):
             sink[i] += acc
 
 
-@env_kernel
+@env_kernel_uncached
 def market_only_nb(n_days, market, rng, kp):
     "Step only the market (`step_spread`) of every env on its PCG64 stream: the market's share of the env kernel."
     for _ in range(n_days):
