@@ -10,7 +10,7 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= default
 NBDEV_FLAGS := $(if $(filter true 1 yes,$(CI)),--flags slow,)
 
-.PHONY: install book smoke test check-sync nbdev-test pytest clean-runs
+.PHONY: install book smoke test check-sync clear-numba-cache nbdev-test pytest clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ check-sync: $(STAMP)
 	  git status --porcelain; exit 1; \
 	else echo "nbdev-clean and nbdev-export left the tree unchanged"; fi
 
-nbdev-test: $(STAMP)
+# numba's on-disk cache does not notice a change in a kernel inlined from another module: start clean.
+clear-numba-cache:
+	@find credit_rl -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+nbdev-test: $(STAMP) clear-numba-cache
 	$(BIN)/nbdev-test --n-workers 2 --timing $(NBDEV_FLAGS)
 
 # pytest exits 5 when it collects nothing: that alone is not a failure; any other non-zero is.
@@ -45,7 +49,7 @@ pytest: $(STAMP)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
 
-test: check-sync nbdev-test pytest
+test: check-sync clear-numba-cache nbdev-test pytest
 
 clean-runs:
 	rm -rf reports/runs reports/book reports/site
