@@ -167,7 +167,7 @@ def test_dueling_head_shape_and_identifiability():
         x = th.randn(7, 6)
         q = head(x)
         assert q.shape == (7, 4)
-        v = head.value(head.trunk(x)).squeeze(1)
+        v = head.value_and_advantage(x)[0].squeeze(1)
         np.testing.assert_allclose(q.mean(dim=1).detach().numpy(), v.detach().numpy(), atol=1e-6)
     m = UpgradedDQN("MlpPolicy", CreditSpreadSB3VecEnv(1), dueling=True, buffer_size=100, device="cpu", seed=0)
     assert isinstance(m.q_net, DuelingQNetwork) and isinstance(m.q_net_target, DuelingQNetwork)
