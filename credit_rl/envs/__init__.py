@@ -14,11 +14,13 @@ import gymnasium as gym
 ENV_IDS = {  # id -> entry point
     "credit_rl/CreditSpread-v0": "credit_rl.envs.spread:CreditSpreadEnv",
     "credit_rl/Liquidity-v0": "credit_rl.envs.liquidity:LiquidityEnv",
+    "credit_rl/CrossAsset-v0": "credit_rl.envs.cross_asset:CrossAssetEnv",
 }
 
 # %% ../../nbs/30_envs.ipynb #3b82a9ab
 VECTOR_ENTRY_POINTS = {  # id -> batched twin (a gymnasium VectorEnv taking num_envs and the env's kwargs)
     "credit_rl/CreditSpread-v0": "credit_rl.envs.spread_vec:CreditSpreadVecEnv",
+    "credit_rl/CrossAsset-v0": "credit_rl.envs.cross_asset:CrossAssetVectorEnv",
 }
 
 # %% ../../nbs/30_envs.ipynb #19be3b71
