@@ -12,7 +12,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
 from credit_rl.config import ParamsError, from_dict
-from credit_rl.dqn import (DQNConfig, DuelingHead, DuelingQNetwork, PrioritizedReplayBuffer, SumTree, TrainDQNParams,
+from credit_rl.dqn import (DQNConfig, DuelingHead, DuelingQNetwork, PrioritizedReplayBuffer, ScaleReward, SumTree, TrainDQNParams,
                            UpgradedDQN, make_dqn, n_step_returns, replay_memory_bytes, td_targets, train_dqn)
 from credit_rl.envs.spread import CreditSpreadEnv
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv
@@ -217,11 +217,16 @@ def test_same_seed_same_weights_other_seed_differs():
 
 
 def test_train_dqn_deterministic_and_prints(capsys):
-    cfg = from_dict(TrainDQNParams, {"seed": 1, "total_timesteps": 600, "dqn": {"n_envs": 3, "learning_starts": 100, "buffer_size": 5_000}})
+    cfg = from_dict(TrainDQNParams, {"seed": 1, "total_timesteps": 600, "env": {"episode_days": 50},
+                                     "dqn": {"n_envs": 3, "learning_starts": 100, "buffer_size": 5_000}})
     m1, m2 = train_dqn(cfg, log_every=300), train_dqn(cfg, log_every=300)
     assert th.equal(weights(m1), weights(m2))
     assert "steps/s" in capsys.readouterr().out
     assert m1.env.num_envs == 3 and m1.replay_buffer.n_steps == 3
+    assert isinstance(m1.env, ScaleReward) and m1.env.scale == 1e4
+    stored = m1.replay_buffer.rewards[: m1.replay_buffer.pos].ravel()
+    assert 1e-3 < np.abs(stored).mean() < 1e3                                # bp of capital per day, not decimals
+    assert len(m1.ep_info_buffer) >= 9 and max(abs(e["r"]) for e in m1.ep_info_buffer) < 5  # episode returns stay decimal
 
 
 def test_save_load_round_trip(tmp_path):
