@@ -39,8 +39,9 @@ FIGURE_STATE_JS = """() => {
           traces: gd.data.map(t => ({name: t.name, yaxis: t.yaxis || 'y', last_y: t.y[t.y.length - 1], n: t.y.length})),
           title: ((gd.layout || {}).title || {}).text || '',
           annotations: ((gd.layout || {}).annotations || []).map(a => a.text),
-          axes_visible: !!(gd._fullLayout && gd._fullLayout.yaxis && gd._fullLayout.yaxis.visible),
+          tick_labels: !!(gd._fullLayout && gd._fullLayout.yaxis && gd._fullLayout.yaxis.showticklabels),
           width_px: gd.getBoundingClientRect().width,
+          svg_width_px: Number(gd.querySelector('svg.main-svg')?.getAttribute('width')),
           picker_width_px: document.querySelector('.widget-dropdown').getBoundingClientRect().width,
           svg: !!gd.querySelector('.main-svg'),
           status: status ? status.textContent : null};
@@ -84,9 +85,17 @@ def figure_state(page):
 
 
 def wait_for_state(page, condition: str, arg=None, timeout_ms: int = 60_000) -> dict:
-    "Wait until the JS `condition` on the figure state `s` (and `arg`) holds; return the state."
-    page.wait_for_function(f"(arg) => {{ const s = ({FIGURE_STATE_JS})(); return !!s && ({condition}); }}",
-                           arg=arg, timeout=timeout_ms)
+    "Wait until the JS `condition` on the figure state `s` (and `arg`) holds and plotly has sized its svg; return the state."
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    settled = "Math.abs(s.svg_width_px - s.width_px) < 2"
+    try:
+        page.wait_for_function(f"(arg) => {{ const s = ({FIGURE_STATE_JS})(); return !!s && ({condition}) && {settled}; }}",
+                               arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        state = figure_state(page)
+        if state: state["traces"] = [(t["name"], t["yaxis"], t["last_y"]) for t in state["traces"]]
+        pytest.fail(f"after {timeout_ms / 1000:.0f} s the app does not show ({condition}) with a settled figure "
+                    f"({settled}); it shows {state}")
     return figure_state(page)
 
 
@@ -105,7 +114,7 @@ def test_run_explorer_in_browser(chromium_browser, voila_url, reports_root, tmp_
     try:
         page.goto(voila_url, timeout=60_000)
         # newest run first: ppo_hy, with equity + drawdown traces of ppo and passive (each seed and the mean)
-        first = wait_for_state(page, f"s.n_traces === {N_TRACES} && s.svg", timeout_ms=120_000)
+        first = wait_for_state(page, f"s.n_traces === {N_TRACES} && s.svg", timeout_ms=60_000)
         names = sorted(t["name"] for t in first["traces"])
         assert names == sorted([p for p in ["passive", "ppo"] for _ in range(2)]
                                + [f"{p} seed {k}" for p in ["passive", "ppo"] for k in range(N_SEEDS) for _ in range(2)]), names
@@ -133,15 +142,16 @@ def test_run_explorer_in_browser(chromium_browser, voila_url, reports_root, tmp_
         failed = wait_for_state(page, "s.status.includes('FAILED') && s.title.includes('ppo_bad') && s.n_traces === 0")
         assert failed["annotations"] == ["no time series: run failed"]
         assert "spread_bp must be positive" in page.inner_text("body")
-        assert not failed["axes_visible"]
+        assert not failed["tick_labels"]
+        assert failed["width_px"] == pytest.approx(first["width_px"], abs=2)
         page.screenshot(path=tmp_path / "run_explorer_failed.png", full_page=True)
 
-        # back to the newest run: same lines as at first, axes shown again, still full width
+        # back to the newest run: same lines as at first, axes labelled again, still full width
         page.select_option(".widget-dropdown select", index=0)
         # (plotly applies the new layout last: wait for its title, then check nothing of the failed run's is left)
         again = wait_for_state(page, f"s.status.includes('ppo_hy') && s.title.includes('ppo_hy') && s.n_traces === {N_TRACES}")
         assert equity_last(again, "ppo") == pytest.approx(equity_last(first, "ppo"), rel=1e-12)
-        assert again["axes_visible"] and again["annotations"] == []
+        assert again["tick_labels"] and again["annotations"] == []
         assert again["width_px"] == pytest.approx(first["width_px"], abs=2)
     finally:
         console.dump(tmp_path / "console.txt")
