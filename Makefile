@@ -1,6 +1,7 @@
 # credit-rl — the two commands of the README, and what they need.
 #   make book   run the whole research book (default profile) and render the HTML report
 #   make test   nbdev-clean/export sync check, nbdev-test, pytest (slow tests when CI=true)
+#   make app    the run explorer (Voila) on 127.0.0.1:8866
 # Both create .venv and install the package (torch as the CPU build) when missing.
 
 PYTHON  ?= python3
@@ -10,7 +11,7 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= default
 NBDEV_FLAGS := $(if $(filter true 1 yes,$(CI)),--flags slow,)
 
-.PHONY: install book smoke test check-sync clear-numba-cache nbdev-test pytest clean-runs
+.PHONY: install book smoke app test check-sync clear-numba-cache nbdev-test pytest clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ book: $(STAMP)
 
 smoke: $(STAMP)
 	$(BIN)/credit-rl book --profile smoke
+
+# The run explorer (Voila) on http://127.0.0.1:8866, reading the run folders under reports/.
+app: $(STAMP)
+	$(BIN)/python -c "import subprocess, sys; from credit_rl.plots import voila_command; sys.exit(subprocess.call(voila_command('nbs/apps/run_explorer.ipynb')))"
 
 # nbdev's CI pattern: cleaning and exporting must not change anything that is committed.
 check-sync: $(STAMP)
