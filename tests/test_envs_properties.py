@@ -1,5 +1,8 @@
 """Property tests (hypothesis) of CreditSpreadEnv and its batched twin CreditSpreadVecEnv.
 
+The calibrated-market modes (market_model 'synthetic', continuous sizing) get the same properties below
+`synthetic_configs`: random bonds, books and action sequences stay finite; bad Box actions raise.
+
 * Random valid configs and action sequences never produce NaN/inf in observations, rewards or P&L parts.
   "Valid" = the declared bounds of `CreditSpreadConfig` and `SpreadProcessParams`; fields bounded only below get a
   generous finite top (theta up to 1e5 bp, relative level vol up to 100x theta, volume from $1k, capital to $1e13).
@@ -218,3 +221,66 @@ def test_extreme_market_that_used_to_return_nan_stays_finite(market, positions):
             obs, r, term, trunc, info = env.step(1)
             assert np.isfinite(obs).all() and math.isfinite(r), f"seed {seed}: obs {obs}, reward {r}, info {info}"
             done = term or trunc
+
+
+# --- the calibrated market: market_model='synthetic', discrete or continuous sizing ---
+from credit_rl.costs import CLIENTS  # noqa: E402
+from credit_rl.synthetic import RATINGS, SECTORS  # noqa: E402
+
+
+@st.composite
+def synthetic_configs(draw):
+    continuous = draw(st.booleans())
+    max_w = draw(st.floats(0.01, 5.0))
+    return CreditSpreadConfig(
+        market_model="synthetic", bond_rating=draw(st.sampled_from(RATINGS)), bond_sector=draw(st.sampled_from(SECTORS)),
+        bond_volume_usd=draw(st.floats(1e3, 1e12)), client=draw(st.sampled_from(CLIENTS)),
+        venue=draw(st.sampled_from(["otc_voice", "otc_electronic"])), regime_features=draw(st.sampled_from([None, True, False])),
+        action_type="continuous" if continuous else "discrete", max_abs_weight=max_w,
+        spread_duration_years=draw(st.floats(0.01, 30.0)), maturity_years=draw(st.floats(1 / 252, 50.0)),
+        financing_spread_bp_per_yr=draw(st.floats(-500.0, 1000.0)),
+        positions=tuple(draw(st.lists(st.floats(-5.0, 5.0), min_size=2, max_size=6))),
+        initial_position=draw(st.floats(-max_w, max_w)) if continuous else draw(st.floats(-5.0, 5.0)),
+        capital_usd=draw(st.floats(1.0, 1e13)), episode_days=draw(st.integers(1, 300)),
+        impact_coef=draw(st.floats(0.0, 100.0)), include_costs=draw(st.booleans()))
+
+
+@FAST
+@given(cfg=synthetic_configs(), seed=st.integers(0, 2**40), action_seed=st.integers(0, 2**32))
+def test_synthetic_env_random_configs_and_actions_stay_finite(cfg, seed, action_seed):
+    env = CreditSpreadEnv(cfg)
+    obs, info = env.reset(seed=seed)
+    _assert_finite_step(obs, 0.0, {k: v for k, v in info.items() if k != "market_seed"}, env.observation_space, "reset")
+    g = np.random.default_rng(action_seed)
+    for t in range(300):
+        a = (g.uniform(-cfg.max_abs_weight, cfg.max_abs_weight, 1).astype(np.float32) if cfg.action_type == "continuous"
+             else int(g.integers(len(cfg.positions))))
+        obs, reward, term, trunc, info = env.step(a)
+        _assert_finite_step(obs, reward, info, env.observation_space, f"step {t} of {cfg}")
+        if term or trunc: break
+
+
+@FAST
+@given(action=st.one_of(st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not abs(x) <= 0.5),
+                        st.just(np.array([np.nan], np.float32)), st.just(np.array([0.1, 0.2])), st.text(max_size=3), st.none()))
+def test_continuous_env_rejects_nan_inf_and_out_of_limit_weights(action):
+    env = CreditSpreadEnv(CreditSpreadConfig(market_model="synthetic", action_type="continuous", max_abs_weight=0.5))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must be one finite target weight in \[-0.5, 0.5\]"):
+        env.step(action)
+    env.step(np.array([0.5], np.float32))                                 # the limit itself is allowed; the env is still usable
+
+
+@pytest.mark.parametrize("config, field", [
+    ({"market_model": "garch"}, "market_model"), ({"bond_rating": "AAB"}, "bond_rating"),
+    ({"bond_sector": "crypto"}, "bond_sector"), ({"client": "hedge_fund"}, "client"), ({"venue": "etf"}, "venue"),
+    ({"action_type": "box"}, "action_type"), ({"max_abs_weight": 0.0}, "max_abs_weight"),
+    ({"bond_volume_usd": -1.0}, "bond_volume_usd"), ({"regime_features": True}, "regime_features"),
+    ({"market_model": "synthetic", "synthetic": {"vix_ref": -1.0}}, "synthetic.vix_ref"),
+    ({"market_model": "synthetic", "universe": {"term_slope": 3.0}}, "universe.term_slope"),
+])
+def test_invalid_calibrated_market_configs_name_the_field(config, field):
+    for make in (lambda: from_dict(CreditSpreadConfig, config), lambda: CreditSpreadEnv(config)):
+        with pytest.raises(ParamsError) as err:
+            make()
+        assert field in str(err.value), str(err.value)

@@ -422,7 +422,8 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
 def _check_action(self: CreditSpreadEnv, action) -> float:
     "Target weight of `action`; ValueError if it is not in the action space."
     if self.config.action_type == "continuous":
-        a = np.asarray(action, dtype=float).reshape(-1) if np.size(action) == 1 else None
+        try: a = np.asarray(action, dtype=float).reshape(-1) if np.size(action) == 1 else None
+        except (TypeError, ValueError): a = None
         if a is None or not np.isfinite(a).all() or abs(a[0]) > self.config.max_abs_weight:
             raise ValueError(f"action must be one finite target weight in [-{self.config.max_abs_weight}, "
                              f"{self.config.max_abs_weight}] (max_abs_weight); got {action!r}")

@@ -34,7 +34,8 @@ from ..market import N_SPREAD_STATE, kernel_params
 # %% auto #0
 __all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double', 'standard_exponential',
            'standard_normal', 'next_episode_seed', 'PCG64Stream', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec',
-           'reset_env_nb', 'vec_reset_nb', 'vec_step_nb', 'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
+           'reset_env_nb', 'vec_reset_nb', 'vec_step_nb', 'check_vec_config', 'CreditSpreadVecEnv',
+           'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #c724ec64
 @intrinsic
@@ -271,6 +272,14 @@ def vec_step_nb(actions, positions, vs, kp, ec, out):
             reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #54776633
+def check_vec_config(config: CreditSpreadConfig) -> None:
+    "ValueError naming the field if `config` uses a mode the batched twin does not support."
+    bad = [f"{k}={getattr(config, k)!r} (allowed here: {v!r})" for k, v in (("market_model", "single_bond"), ("action_type", "discrete"))
+           if getattr(config, k) != v]
+    if bad: raise ValueError(f"CreditSpreadVecEnv batches market_model='single_bond' with discrete actions only; got {', '.join(bad)}: "
+                             "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv for this config")
+
+# %% ../../nbs/31_envs.spread_vec.ipynb #50af2e42
 class CreditSpreadVecEnv(gym.vector.VectorEnv):
     "N CreditSpreadEnvs stepped by one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -280,6 +289,7 @@ class CreditSpreadVecEnv(gym.vector.VectorEnv):
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
         self.config = config = config or CreditSpreadConfig()
+        check_vec_config(config)
         self.num_envs, self._kp, self._ec = int(num_envs), kernel_params(config.market), env_consts(config)
         self._positions = np.asarray(config.positions, dtype=float)
         self.single_observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(OBS_NAMES),), dtype=np.float32)
