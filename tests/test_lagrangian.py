@@ -79,3 +79,15 @@ def test_constrained_agent_has_lower_constraint_cost_than_ppo():
     assert lagr["cost_var"].mean() < 0.5 * plain["cost_var"].mean()
     assert lagr["cost_drawdown"].mean() < 0.5 * plain["cost_drawdown"].mean()
     assert lagr["var99"].mean() < plain["var99"].mean()
+
+
+def test_training_with_projection_has_no_hard_limit_breaches():
+    "project_actions=True on a levered grid: the trained agent's held-out episodes never breach a hard limit."
+    env = CreditSpreadConfig(positions=(-2.0, -1.0, 0.0, 1.0, 2.0), episode_days=63)
+    cfg = TrainLagrangianParams(total_timesteps=1024, eval_episodes=3, env=env, project_actions=True,
+                                ppo=PPOConfig(n_envs=2, n_steps=256, batch_size=256, n_epochs=1, net_arch=[16]))
+    model = train_ppo_lagrangian(cfg, log_every=10_000)
+    ev = evaluate_constraints(lambda o: int(model.predict(o, deterministic=False)[0]), cfg)
+    assert ev["hard_limit_breach_days"].sum() == 0 and ev["cost_duration"].sum() == 0
+    unprojected = evaluate_constraints(lambda o: 0, TrainLagrangianParams(eval_episodes=3, env=env))   # always −2x
+    assert (unprojected["hard_limit_breach_days"] == 63).all()
