@@ -265,3 +265,22 @@ def test_one_million_transition_buffer_allocates_and_samples():
         buf.update_priorities(s.leaves, g.random(256))
     assert rows * 8 == n and buf.tree.total > 0
     assert time.perf_counter() - t0 < 20, "took > 20 s: mark slow"
+
+
+# ---------------------------------------------------------------- exact resume (agents' checkpoints)
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys):
+    from stable_baselines3.common.callbacks import BaseCallback
+    from credit_rl.agents import train_with_checkpoints
+    cfg = from_dict(TrainDQNParams, {"total_timesteps": 2400, "env": {"episode_days": 60},
+                                     "dqn": {"n_envs": 4, "learning_starts": 200, "buffer_size": 10_000}})
+
+    class Interrupt(BaseCallback):                                # stands in for a kill after 1,000 steps
+        def _on_step(self): return self.num_timesteps < 1000
+    full = train_dqn(cfg, log_every=10**9)
+    part = train_with_checkpoints(lambda: make_dqn(cfg), cfg.total_timesteps, tmp_path, 400, callback=Interrupt(), fingerprint=repr(cfg))
+    assert part.num_timesteps == 1000
+    resumed = train_dqn(cfg, log_every=10**9, checkpoint_dir=tmp_path, checkpoint_every=400)
+    assert "resumed from" in capsys.readouterr().out
+    assert resumed.num_timesteps == full.num_timesteps
+    assert th.equal(weights(resumed), weights(full))
+    np.testing.assert_array_equal(resumed.replay_buffer.tree.sums, full.replay_buffer.tree.sums)   # priorities too
