@@ -154,3 +154,19 @@ def test_env_checkers_pass_on_wrapped_env():
     check_env(env.unwrapped, skip_render_check=True)
     check_env(env, skip_render_check=True)
     sb3_check_env(ConstraintCosts(ProjectedActions(CreditSpreadEnv())), warn=True)
+
+
+def test_cross_asset_exposures_match_the_env():
+    "On CrossAssetEnv the wrapper's gross leverage (legs-weighted) equals the env's own, and the checkers pass."
+    from gymnasium.utils.env_checker import check_env
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    raw, wrapped = CrossAssetEnv(), ConstraintCosts(CrossAssetEnv())
+    raw.reset(seed=3); wrapped.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        a = rng.uniform(-1, 1, 8).astype(np.float32)
+        ri, wi = raw.step(a)[4], wrapped.step(a)[4]
+        assert wi["gross_leverage"] == pytest.approx(ri["gross_leverage"], rel=1e-6)
+        assert set(wi["constraint_costs"]) == {"var", "drawdown", "duration", "leverage", "sector_hhi", "rating_share"}
+        assert all(v >= 0 for v in wi["constraint_costs"].values())
+    check_env(ConstraintCosts(CrossAssetEnv()), skip_render_check=True)
