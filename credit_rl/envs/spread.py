@@ -1,4 +1,4 @@
-"""A gymnasium environment, v0: hold one corporate bond long, flat or short, earn spread moves and carry, pay to trade.
+"""A gymnasium environment: hold one corporate bond long, flat or short (or any weight), earn spread moves and carry, pay to trade — on the v0 single-bond market, the calibrated synthetic market or a slice of real data.
 
 Docs: https://credit-rl.github.io/credit-rl/envs.spread.html.md"""
 
@@ -147,7 +147,7 @@ def env_observation_nb(state, hist, t, w, ec, out):
 def fill_cost_nb(trade_notional, duration, state, ec):
     "Dollar cost of filling `trade_notional` (USD) at market `state` for a bond of spread duration `duration` (years)."
     if not ec.include_costs or trade_notional == 0.0: return 0.0
-    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] * 1e-4  # price vol = spread duration x spread vol (bp -> decimal)
+    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] / 1e4   # price vol = spread duration x spread vol (bp -> decimal)
     return trade_cost_nb(trade_notional, state[HALF_SPREAD_BP], sigma_price_daily, state[VOLUME_USD], ec.impact_coef)
 
 # %% ../../nbs/30_envs.spread.ipynb #2a3faf6b
@@ -158,8 +158,8 @@ def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info):
     s0, dur0 = state[SPREAD_BP], spread_duration_nb(ec, t)
     step_spread(state, kp, rng)                                                    # market moves to day t+1
     s1 = state[SPREAD_BP]
-    pnl_spread = -w_old * dur0 * (s1 - s0) * 1e-4                                  # old weight earns the move (bp -> decimal)
-    pnl_carry, pnl_financing = w_old * s0 * 1e-4 * dt, -w_old * ec.financing_spread_bp_per_yr * 1e-4 * dt
+    pnl_spread = -w_old * dur0 * (s1 - s0) / 1e4                                   # old weight earns the move (bp -> decimal)
+    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
     trade_notional = (w_new - w_old) * ec.capital_usd                              # filled at t+1
     cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), state, ec) / ec.capital_usd
     for k in range(WARMUP_DAYS): hist[k] = hist[k + 1]
@@ -329,11 +329,11 @@ def path_fill_cost(trade_notional: float, k: int, maturity_years: float, duratio
     "Expected dollar cost of filling `trade_notional` USD on path day `k`: half-spread + square-root impact + fill-delay drift."
     if trade_notional == 0.0: return 0.0
     q = abs(trade_notional)
-    sigma_daily = duration * pm.spread_vol_bp_day[k] * 1e-4                  # price vol = duration x spread vol (bp -> decimal)
+    sigma_daily = duration * pm.spread_vol_bp_day[k] / 1e4                   # price vol = duration x spread vol (bp -> decimal)
     _, imp_t, imp_p, delay = cost_breakdown_nb(q, bc.rating_code, maturity_bucket_nb(maturity_years, bc.cost_kp), bc.client_code,
                                                bc.venue_code, sigma_daily, pm.volume_usd[k], pm.stress[k], bc.delay_minutes,
                                                pm.informed_share[k], bc.cost_kp)
-    return quoted_half_spread_bp(pm, k, q, maturity_years, bc) * 1e-4 * q + imp_t + imp_p + delay
+    return quoted_half_spread_bp(pm, k, q, maturity_years, bc) / 1e4 * q + imp_t + imp_p + delay
 
 # %% ../../nbs/30_envs.spread.ipynb #3c125a75
 def path_observations(pm: PathMarket, c: CreditSpreadConfig, bc: BondConsts, with_regime: bool) -> np.ndarray:
@@ -459,8 +459,8 @@ def _path_step(self: CreditSpreadEnv, w_new: float) -> float:
     c, pm, t, w_old = self.config, self.path, self._t, self._w
     k, dt = t + WARMUP_DAYS, 1.0 / TRADING_DAYS_PER_YEAR
     s0, s1 = pm.spread_bp[k], pm.spread_bp[k + 1]
-    pnl_spread = -w_old * spread_duration_nb(self._ec, t) * (s1 - s0) * 1e-4
-    pnl_carry, pnl_financing = w_old * s0 * 1e-4 * dt, -w_old * c.financing_spread_bp_per_yr * 1e-4 * dt
+    pnl_spread = -w_old * spread_duration_nb(self._ec, t) * (s1 - s0) / 1e4
+    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * c.financing_spread_bp_per_yr / 1e4 * dt
     trade_notional, tau1 = (w_new - w_old) * c.capital_usd, maturity_years_nb(self._ec, t + 1)
     cost = (path_fill_cost(trade_notional, k + 1, tau1, spread_duration_nb(self._ec, t + 1), pm, self._bc) / c.capital_usd
             if c.include_costs else 0.0)
@@ -485,8 +485,12 @@ def rollout(env: CreditSpreadEnv,  # environment (not wrapped, or wrapped with t
 
 # %% ../../nbs/30_envs.spread.ipynb #6e458178
 def passive_long_policy(env: CreditSpreadEnv):
-    "Policy obs -> action that always targets weight +1 (ValueError if +1 is not in `config.positions`)."
-    positions = list(env.unwrapped.config.positions)
+    "Policy obs -> action that always targets weight +1 (ValueError if +1 is not in `config.positions` or above `max_abs_weight`)."
+    c = env.unwrapped.config
+    if c.action_type == "continuous":
+        if c.max_abs_weight < 1.0: raise ValueError(f"passive_long_policy needs max_abs_weight >= 1, got {c.max_abs_weight}")
+        return lambda obs: np.ones(1, np.float32)
+    positions = list(c.positions)
     if 1.0 not in positions: raise ValueError(f"passive_long_policy needs 1.0 in positions, got {tuple(positions)}")
     action = positions.index(1.0)
     return lambda obs: action
