@@ -119,3 +119,31 @@ def test_tensorboard_logs_the_entropy_schedule(tmp_path):
     for step, value in logged:   # logged at the step count of the next rollout; the update used progress at step - ROLLOUT
         np.testing.assert_allclose(value, schedule(1 - (step - ROLLOUT) / TINY.total_timesteps), rtol=1e-6)
     assert "rollout/ep_rew_mean" in events.Tags()["scalars"] or "train/entropy_loss" in events.Tags()["scalars"]
+
+
+def test_progress_bar_and_argument_errors(tmp_path):
+    from credit_rl.agents import TqdmProgress, make_ppo, train_with_checkpoints
+    bar = TqdmProgress(TINY.total_timesteps)
+    model = train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path, ROLLOUT * 4, callback=bar)
+    assert bar.bar.n == model.num_timesteps == TINY.total_timesteps
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path / "other", None)
+    with pytest.raises(ValueError, match="holds a"):   # a PPO checkpoint cannot be loaded into another algorithm
+        from stable_baselines3 import PPO
+        from credit_rl.agents import load_checkpoint, make_train_env
+        load_checkpoint(PPO("MlpPolicy", make_train_env(TINY), device="cpu"), latest_checkpoint(tmp_path))
+
+
+def test_the_same_utilities_resume_upgraded_dqn_exactly(tmp_path):
+    "train_with_checkpoints is generic: UpgradedDQN (replay buffer, sum-tree, epsilon, target net) resumes bit for bit."
+    dqn = pytest.importorskip("credit_rl.dqn")
+    from credit_rl.agents import list_checkpoints, train_with_checkpoints
+    cfg = dqn.TrainDQNParams(seed=1, total_timesteps=2048,
+                             dqn=dqn.DQNConfig(n_envs=4, buffer_size=5000, learning_starts=256, net_arch=[32, 32]))
+    reference = train_with_checkpoints(lambda: dqn.make_dqn(cfg), cfg.total_timesteps)
+    train_with_checkpoints(lambda: dqn.make_dqn(cfg), cfg.total_timesteps, tmp_path, 512, keep_last=None)
+    for later in list_checkpoints(tmp_path)[1:]: later.unlink()      # as if killed after the first checkpoint (512)
+    resumed = train_with_checkpoints(lambda: dqn.make_dqn(cfg), cfg.total_timesteps, tmp_path, 512)
+    ref, res = reference.policy.state_dict(), resumed.policy.state_dict()
+    assert all(torch.equal(ref[k], res[k]) for k in ref)
+    assert resumed.exploration_rate == reference.exploration_rate and resumed._n_updates == reference._n_updates
