@@ -100,6 +100,18 @@ def test_per_sample_rows_envs_weights_and_new_max_priority():
     assert buf.max_priority == pytest.approx(td.max() + buf.eps)
 
 
+def test_max_priority_follows_td_error_scale():
+    buf = filled_per(n_envs=2, rows=5)
+    assert buf.max_priority == 1.0                                          # placeholder before any update
+    buf.update_priorities([0, 1], [2e-4, 1e-3])                             # decimal-return TD errors
+    assert buf.max_priority == pytest.approx(1e-3 + buf.eps)
+    row = buf.pos                                                           # the buffer is full: overwrites row 0
+    buf.add(np.zeros((2, 6)), np.zeros((2, 6)), np.zeros(2), np.zeros(2), np.zeros(2, bool), [{}] * 2)
+    np.testing.assert_allclose(buf.tree[[2 * row, 2 * row + 1]], (1e-3 + buf.eps) ** buf.alpha)
+    buf.update_priorities([2], [5e-4])
+    assert buf.max_priority == pytest.approx(1e-3 + buf.eps)               # a running maximum from then on
+
+
 def test_per_argument_errors_name_the_field():
     for kw, field in [(dict(alpha=1.5), "alpha"), (dict(beta0=-0.1), "beta0"), (dict(eps=0.0), "eps"), (dict(n_steps=0), "n_steps")]:
         with pytest.raises(ValueError, match=field): PrioritizedReplayBuffer(10, OBS, ACT, "cpu", **kw)
