@@ -1,5 +1,9 @@
 """Integration tests of CreditSpreadEnv v0 and its market: registry, env checkers, path identity with the
-simulator, reward accounting, no look-ahead, an SB3 smoke run, and (slow, with the shared data) calibration bands."""
+simulator, reward accounting, no look-ahead, an SB3 smoke run, and (slow, with the shared data) calibration bands.
+Then the calibrated markets (market_model 'synthetic' and 'real'), regime features and continuous sizing: checkers,
+determinism, path identity with `simulate_market`, both no-look-ahead tests (decide t / fill t+1, and perturbing the
+market after t), regime-probability ranking, cost-grid stress, real-frame fallbacks, March 2020 on the shared data,
+the batched twin's refusal of modes it does not batch, and a PPO smoke run."""
 import math
 import warnings
 
