@@ -142,7 +142,7 @@ def secondary_statistics(vix: np.ndarray, move: np.ndarray, ust10y_pct: np.ndarr
             "move_mean": move.mean(1), "move_p5": np.percentile(move, 5, axis=1), "move_p95": np.percentile(move, 95, axis=1),
             "ust10y_daily_chg_std_bp": 100 * np.diff(ust10y_pct, axis=1).std(1, ddof=1)}
 
-# %% ../nbs/12_calibration.ipynb #87326745
+# %% ../nbs/12_calibration.ipynb #c77b8e7b
 from dataclasses import dataclass
 from .config import param
 
