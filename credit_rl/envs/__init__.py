@@ -15,6 +15,7 @@ ENV_IDS = {  # id -> entry point
     "credit_rl/CreditSpread-v0": "credit_rl.envs.spread:CreditSpreadEnv",
     "credit_rl/Liquidity-v0": "credit_rl.envs.liquidity:LiquidityEnv",
     "credit_rl/CrossAsset-v0": "credit_rl.envs.cross_asset:CrossAssetEnv",
+    "credit_rl/CreditSpreadGrid-v0": "credit_rl.envs.spread_grid:GridCreditSpreadEnv",
 }
 
 # %% ../../nbs/30_envs.ipynb #3b82a9ab
