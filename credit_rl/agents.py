@@ -27,7 +27,7 @@ from .envs.spread import CreditSpreadConfig, CreditSpreadEnv, rollout, passive_l
 # %% auto #0
 __all__ = ['EVAL_SEED_BASE', 'CHECKPOINT_PATTERN', 'PPOConfig', 'TrainPPOParams', 'linear_schedule', 'EntropyDecayPPO',
            'make_train_env', 'make_ppo', 'save_checkpoint', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint',
-           'ResumableCheckpoints', 'train_with_checkpoints', 'TqdmProgress', 'train_ppo', 'sb3_policy',
+           'ResumableCheckpoints', 'train_with_checkpoints', 'TqdmProgress', 'train_ppo', 'train_agent', 'sb3_policy',
            'passive_policy', 'evaluate_policies', 'metrics_by_policy', 'paired_difference']
 
 # %% ../nbs/40_agents.ipynb #194f8951
@@ -222,7 +222,8 @@ def train_with_checkpoints(model_factory: Callable[[], BaseAlgorithm],  # builds
                        reset_num_timesteps=ckpt is None, **learn_kwargs)
 
 # %% ../nbs/40_agents.ipynb #9954b7e2
-def _progress_callback(total: int, every: int):
+def _progress_callback(total: int, every: int, extra=None):
+    "Progress lines every `every` steps; `extra(model) -> str` appends agent-specific figures (e.g. constraint costs)."
     class ProgressPrinter(BaseCallback):
         "Prints steps done, speed and the mean return of recent episodes every `every` steps."
         def _on_training_start(self): self.t0, self.steps0 = time.time(), self.num_timesteps; self.next = (self.num_timesteps // every + 1) * every
@@ -230,7 +231,8 @@ def _progress_callback(total: int, every: int):
             eps, dt = self.model.ep_info_buffer, time.time() - self.t0
             ret = f"{np.mean([e['r'] for e in eps]):+.4f}" if len(eps) else "n/a"
             print(f"  step {self.num_timesteps:>10,}/{total:,} ({100 * self.num_timesteps / total:5.1f} %) "
-                  f"{(self.num_timesteps - self.steps0) / max(dt, 1e-9):7.0f} steps/s  mean episode return {ret}", flush=True)
+                  f"{(self.num_timesteps - self.steps0) / max(dt, 1e-9):7.0f} steps/s  mean episode return {ret}"
+                  + (f"  {extra(self.model)}" if extra else ""), flush=True)
         def _on_step(self) -> bool:
             if self.num_timesteps >= self.next:
                 while self.next <= self.num_timesteps: self.next += every
@@ -259,10 +261,16 @@ def train_ppo(cfg: TrainPPOParams,
               progress_bar: bool = False,  # tqdm bar as well as the progress lines
               ) -> EntropyDecayPPO:
     "Train PPO (entropy decay, lr annealing) on CreditSpreadEnv with `cfg`; deterministic for a seed on CPU, resumable exactly."
+    return train_agent(lambda: make_ppo(cfg, tensorboard_log=tensorboard_log), cfg, log_every, checkpoint_dir,
+                       checkpoint_every, progress_bar)
+
+def train_agent(model_factory, cfg, log_every: int = 10_000, checkpoint_dir=None, checkpoint_every: int | None = None,
+                progress_bar: bool = False, extra=None):
+    "Shared driver of every agent: progress lines (+ `extra`), optional tqdm bar, checkpoints (~10 per run) and exact resume."
     if checkpoint_dir is not None and checkpoint_every is None: checkpoint_every = max(cfg.total_timesteps // 10, 1)
-    callbacks = [_progress_callback(cfg.total_timesteps, log_every)] + ([TqdmProgress(cfg.total_timesteps)] if progress_bar else [])
-    return train_with_checkpoints(lambda: make_ppo(cfg, tensorboard_log=tensorboard_log), cfg.total_timesteps,
-                                  checkpoint_dir, checkpoint_every, callbacks, fingerprint=repr(cfg))
+    callbacks = [_progress_callback(cfg.total_timesteps, log_every, extra)] + ([TqdmProgress(cfg.total_timesteps)] if progress_bar else [])
+    return train_with_checkpoints(model_factory, cfg.total_timesteps, checkpoint_dir, checkpoint_every, callbacks,
+                                  fingerprint=repr(cfg))
 
 # %% ../nbs/40_agents.ipynb #855fea3d
 def sb3_policy(model) -> Callable:

@@ -378,8 +378,6 @@ def train_dqn(cfg: TrainDQNParams,
               progress_bar: bool = False,  # tqdm bar as well as the progress lines
               ) -> UpgradedDQN:
     "Train UpgradedDQN on the batched CreditSpreadEnv with `cfg`; deterministic for a seed on CPU, resumable exactly."
-    from credit_rl.agents import TqdmProgress, _progress_callback, train_with_checkpoints
-    if checkpoint_dir is not None and checkpoint_every is None: checkpoint_every = max(cfg.total_timesteps // 10, 1)
-    callbacks = [_progress_callback(cfg.total_timesteps, log_every)] + ([TqdmProgress(cfg.total_timesteps)] if progress_bar else [])
-    return train_with_checkpoints(lambda: make_dqn(cfg, tensorboard_log=tensorboard_log), cfg.total_timesteps,
-                                  checkpoint_dir, checkpoint_every, callbacks, fingerprint=repr(cfg))
+    from credit_rl.agents import train_agent
+    return train_agent(lambda: make_dqn(cfg, tensorboard_log=tensorboard_log), cfg, log_every, checkpoint_dir,
+                       checkpoint_every, progress_bar)

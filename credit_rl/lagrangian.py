@@ -7,7 +7,6 @@ Docs: https://credit-rl.github.io/credit-rl/agents.lagrangian.html.md"""
 # %% ../nbs/43_agents.lagrangian.ipynb #8fe4caaa
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -18,9 +17,8 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
-from stable_baselines3.common.callbacks import BaseCallback
 
-from .agents import EVAL_SEED_BASE, PPOConfig
+from .agents import EVAL_SEED_BASE, PPOConfig, _progress_callback
 from .config import param
 from .envs.constraints import ConstraintCosts, ConstraintLimits, ProjectedActions, cvar_excess_budget, hard_limit_violations
 from .envs.spread import CreditSpreadConfig, CreditSpreadEnv
@@ -247,30 +245,17 @@ def make_constrained_env(cfg: TrainLagrangianParams) -> ConstraintCosts:
     return ConstraintCosts(env, cfg.limits)
 
 # %% ../nbs/43_agents.lagrangian.ipynb #b82a4670
-def _constraint_progress(total: int, every: int):
-    "Callback printing steps, speed, episode return, episode costs, breach rates and multipliers every `every` steps."
-    class ConstraintProgress(BaseCallback):
-        def _on_training_start(self): self.t0, self.next = time.time(), every
-        def _report(self):
-            m, dt = self.model, time.time() - self.t0
-            ret = f"{np.mean([e['r'] for e in m.ep_info_buffer]):+.4f}" if len(m.ep_info_buffer) else "n/a"
-            parts = []
-            if m.ep_cost_buffer:
-                for n in m.ep_cost_buffer[0]:
-                    c = np.array([ep[n] for ep in m.ep_cost_buffer])
-                    budget = m.cost_limits.get(n)
-                    viol = f" over budget {np.mean(c > budget):.0%}" if budget is not None else ""
-                    parts.append(f"{n} {c.mean():.4g}{viol}")
-            lam = " ".join(f"λ_{k} {v:.3f}" for k, v in (m.lagrange.multipliers.items() if m.lagrange else []))
-            print(f"  step {self.num_timesteps:>9,}/{total:,} {self.num_timesteps / max(dt, 1e-9):6.0f} steps/s  return {ret}  "
-                  f"ep costs: {', '.join(parts) or 'n/a'}  {lam}", flush=True)
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next:
-                while self.next <= self.num_timesteps: self.next += every
-                self._report()
-            return True
-        def _on_training_end(self): self._report()
-    return ConstraintProgress()
+def _constraint_summary(m) -> str:
+    "Episode costs, share of episodes over budget and multipliers, appended to the agents' progress lines."
+    parts = []
+    if m.ep_cost_buffer:
+        for n in m.ep_cost_buffer[0]:
+            c = np.array([ep[n] for ep in m.ep_cost_buffer])
+            budget = m.cost_limits.get(n)
+            viol = f" over budget {np.mean(c > budget):.0%}" if budget is not None else ""
+            parts.append(f"{n} {c.mean():.4g}{viol}")
+    lam = " ".join(f"λ_{k} {v:.3f}" for k, v in (m.lagrange.multipliers.items() if m.lagrange else []))
+    return f"ep costs: {', '.join(parts) or 'n/a'}  {lam}"
 
 # %% ../nbs/43_agents.lagrangian.ipynb #39aa1396
 def train_ppo_lagrangian(cfg: TrainLagrangianParams, log_every: int = 10_000, tensorboard_log: str | None = None) -> PPOLagrangian:
@@ -288,7 +273,7 @@ def train_ppo_lagrangian(cfg: TrainLagrangianParams, log_every: int = 10_000, te
                           gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, max_grad_norm=p.max_grad_norm,
                           target_kl=p.target_kl, policy_kwargs=dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch))),
                           seed=cfg.seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log)
-    return model.learn(cfg.total_timesteps, callback=_constraint_progress(cfg.total_timesteps, log_every))
+    return model.learn(cfg.total_timesteps, callback=_progress_callback(cfg.total_timesteps, log_every, _constraint_summary))
 
 # %% ../nbs/43_agents.lagrangian.ipynb #4a3d8056
 def evaluate_constraints(policy,  # callable obs -> action (on the ConstraintCosts observation)
