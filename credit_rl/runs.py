@@ -21,8 +21,11 @@ __all__ = ['SCHEMAS', 'PROFILES', 'SPEC_KEYS', 'BOOK_PAGES', 'schema_for', 'RunS
            'list_runs', 'RunResult', 'run_folder', 'execute_run', 'publish_chapters', 'execute_pages']
 
 # %% ../nbs/70_runs.ipynb #52e76ad5
-SCHEMAS = {"market": "credit_rl.calibration:MarketChapterParams", "regimes_crisis": "credit_rl.analysis:RegimeCrisisParams",
-           "train_ppo": "credit_rl.agents:TrainPPOParams"}
+SCHEMAS = {  # template -> its params dataclass ("module:Class", imported only when a params file names the template)
+    "market": "credit_rl.calibration:MarketChapterParams", "regimes_crisis": "credit_rl.analysis:RegimeCrisisParams",
+    "train_ppo": "credit_rl.agents:TrainPPOParams", "walk_forward": "credit_rl.walkforward:WalkForwardParams",
+    "agents_dp": "credit_rl.dp:AgentsDPParams", "regime_ppo": "credit_rl.conditioning:RegimePPOParams",
+    "constrained": "credit_rl.lagrangian:ConstrainedChapterParams", "execution": "credit_rl.execution:ExecutionChapterParams"}
 PROFILES = ("smoke", "default", "full")
 SPEC_KEYS = {"template": "research notebook name in nbs/research", "title": "chapter title",
              "params": "mapping validated by the template's schema"}
