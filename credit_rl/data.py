@@ -14,21 +14,11 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['FRED_MISSING', 'GENERIC_MISSING', 'MAX_STEP_RATIO', 'MIX_UP_FLOOR', 'UNIT_NAMES', 'OHLCV_COLUMNS', 'OHLCV_UNITS',
-           'SPLIT_TOL_LOG', 'UNEXPLAINED_JUMP', 'SHARED_FRED', 'shared_data_dir', 'LoadReport', 'DataError',
-           'load_fred_csv', 'load_csv', 'split_jump_check', 'load_ohlcv', 'load_shared_market', 'FetchError',
-           'fetch_fred']
+           'SPLIT_TOL_LOG', 'UNEXPLAINED_JUMP', 'SHARED_FRED', 'LoadReport', 'DataError', 'load_fred_csv', 'load_csv',
+           'split_jump_check', 'load_ohlcv', 'load_shared_market', 'FetchError', 'fetch_fred']
 
 # %% ../nbs/01_data.ipynb #d040aa9e
-def shared_data_dir() -> Path | None:
-    "Folder with the shared real series, or None when it is absent (tests then skip)."
-    try:
-        from credit_rl.config import shared_data_dir as _cfg_dir
-        cand = _cfg_dir()
-    except ImportError:
-        env = os.environ.get("CREDIT_RL_SHARED_DATA")
-        repo = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().resolve().parent  # nbs/ -> repo
-        cand = Path(env) if env else repo.parent/"shared"/"data"
-    return Path(cand) if cand is not None and Path(cand).is_dir() else None
+from .config import shared_data_dir  # noqa: F401  (re-exported: the one rule for where the real data lives)
 
 # %% ../nbs/01_data.ipynb #5f94a953
 @dataclass
