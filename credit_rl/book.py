@@ -17,8 +17,8 @@ from .runs import (RunResult, _clean_stale, execute_pages, execute_run, profile_
                            run_folder, run_id)
 
 # %% auto #0
-__all__ = ['quarto_config', 'quarto_chapters', 'prepare_for_static_html', 'render_fallback', 'Rendered', 'render_report',
-           'BookResult', 'run_book']
+__all__ = ['quarto_config', 'quarto_chapters', 'book_specs', 'prepare_for_static_html', 'render_fallback', 'Rendered',
+           'render_report', 'BookResult', 'run_book']
 
 # %% ../nbs/72_book.ipynb #2de68b60
 def quarto_config(project_dir=None) -> dict:
@@ -37,6 +37,15 @@ def quarto_config(project_dir=None) -> dict:
 def quarto_chapters(project_dir=None) -> list[str]:
     "Chapter paths in `_quarto.yml` order, e.g. `reports/book/index.ipynb`."
     return [str(c) for c in quarto_config(project_dir)["project"]["render"]]
+
+# %% ../nbs/72_book.ipynb #b00c0rd2
+def book_specs(profile: str, project_dir=None) -> list:
+    "The profile's validated run specs in `_quarto.yml` chapter order; every params file must be a listed chapter."
+    specs, order = profile_specs(profile, project_dir), [Path(c).stem for c in quarto_chapters(project_dir)]
+    missing = [s.params_file for s in specs if s.name not in order]
+    if missing: raise ParamsError(Path(project_dir or repo_root()) / "_quarto.yml",
+                                  f"project.render: no chapter for {[str(m) for m in missing]}; allowed: list reports/book/<name>.ipynb for each")
+    return sorted(specs, key=lambda s: order.index(s.name))
 
 # %% ../nbs/72_book.ipynb #3ea40c92
 _BOOK_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -151,7 +160,7 @@ def run_book(profile: str = "default", reports_dir=None, project_dir=None, rende
     "Run every params file of `profile`, publish the chapters and render the report."
     t0 = time.time(); project_dir = Path(project_dir or repo_root()); reports_dir = Path(reports_dir or project_dir / "reports")
     say = print if echo else (lambda *a, **k: None)
-    specs = profile_specs(profile, project_dir)
+    specs = book_specs(profile, project_dir)
     _clean_stale(reports_dir); results, failed, executed = [], [], 0
     for i, spec in enumerate(specs, 1):
         rid = run_id(spec, project_dir)

@@ -19,7 +19,8 @@ def test_profiles_share_chapters_and_validate():
         names[profile] = [load_spec(f).name for f in files]
     assert names["smoke"] == names["default"] == names["full"]
     chapters = [c.split("/")[-1].removesuffix(".ipynb") for c in quarto_chapters(REPO)]
-    assert chapters == ["index", *names["default"], "results"]
+    assert chapters[0] == "index" and chapters[-1] == "results"   # _quarto.yml sets the reader's order between them
+    assert sorted(chapters[1:-1]) == sorted(names["default"])
 
 
 def test_smoke_book_second_run_executes_nothing(smoke_book):
