@@ -78,6 +78,7 @@ class BacktestMarket:
     maturity_years: np.ndarray | None = None  # years to maturity per row and instrument (cost-model half-spread)
     liquidity_stress: np.ndarray | None = None  # 0 calm .. 1 March 2020, per row and instrument (cost model)
     rating: tuple | None = None  # rating per instrument, one of costs.RATINGS (cost model)
+    features: pd.DataFrame | None = None  # extra daily columns a policy may read (e.g. VIX, index OAS), one row per market row
     @property
     def n_days(self) -> int: return self.spread_bp.shape[0] - 1   # daily returns
     @property
@@ -89,7 +90,8 @@ class BacktestMarket:
         "Rows lo..hi-1 as a market (views); `start` is relative to `lo` (default: the old start, clipped)."
         m = {k: getattr(self, k)[lo:hi] for k in MATRIX_FIELDS + GRID_FIELDS if getattr(self, k) is not None}
         s = max(self.start - lo, 0) if start is None else start
-        return replace(self, **m, dates=self.dates[lo:hi], start=min(s, max(hi - lo - 1, 0)))
+        f = None if self.features is None else self.features.iloc[lo:hi]
+        return replace(self, **m, dates=self.dates[lo:hi], start=min(s, max(hi - lo - 1, 0)), features=f)
 
 # %% ../nbs/50_backtest.ipynb #6314abe6
 def check_market(m: BacktestMarket) -> BacktestMarket:
@@ -118,6 +120,8 @@ def check_market(m: BacktestMarket) -> BacktestMarket:
     if m.rating is not None:
         if len(m.rating) != shape[1]: raise ValueError(f"rating needs one value per instrument ({shape[1]}), got {len(m.rating)}")
         for r in m.rating: category_code("rating", r, RATINGS)
+    if m.features is not None and len(m.features) != shape[0]:
+        raise ValueError(f"features has {len(m.features)} rows; must equal spread_bp's {shape[0]}")
     return m
 
 # %% ../nbs/50_backtest.ipynb #8b2b2ae5
@@ -172,6 +176,7 @@ def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one ins
                       spread_duration_years: float = 6.5, financing_spread_bp_per_yr: float = 25.0,
                       volume_usd: float = 3e6, vol_window_days: int = 20, start: int = 0,
                       instrument: str | None = None,
+                      feature_cols=(),  # columns carried as `market.features` for policies that read them (e.g. VIX)
                      ) -> BacktestMarket:
     "A one-instrument backtest market from a real-data frame; `market.fallbacks` lists the filled columns."
     if spread_col not in frame: raise ValueError(f"spread_col={spread_col!r} not in the frame's columns {list(frame.columns)}")
@@ -200,6 +205,9 @@ def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one ins
                        np.array([financing_spread_bp_per_yr], dtype=float), pd.Index(frame.index),
                        (instrument or spread_col,), start, tuple(fallbacks), c(np.full(n, maturity_years)),
                        c(stress * np.ones(n)), (rating,))
+    missing = [k for k in feature_cols if k not in frame]
+    if missing: raise ValueError(f"feature_cols {missing} not in the frame's columns {list(frame.columns)}")
+    if feature_cols: m.features = frame[list(feature_cols)].astype(float)
     return check_market(m)
 
 # %% ../nbs/50_backtest.ipynb #ca320878
@@ -408,6 +416,8 @@ def check_no_lookahead(policy, market: BacktestMarket, t: int, initial_weight: f
     for k, f in (("spread_bp", 3.0), ("half_spread_bp", 10.0), ("spread_vol_bp_day", 5.0), ("volume_usd", 0.1),
                  ("spread_duration_years", 0.5), ("maturity_years", 0.5), ("liquidity_stress", 2.0)):
         if getattr(bumped, k) is not None: getattr(bumped, k)[t + 1:] *= f
+    if market.features is not None:
+        bumped.features = market.features.copy(); bumped.features.iloc[t + 1:] *= 1.7
     a, b = decide(policy, market, initial_weight), decide(policy, bumped, initial_weight)
     return bool(np.array_equal(a[: t + 1], b[: t + 1], equal_nan=True))
 
