@@ -5,7 +5,7 @@
   positions identical up to t);
 * folds: train and test windows never overlap and the embargo is respected, for rolling and expanding
   splits; agents are handed only their fold's train rows;
-* same seed -> the same tables; another seed -> different ones;
+* same seed -> the same tables; another seed -> different ones; checkpointed agents resume to the same tables;
 * a tiny end-to-end chapter run through the run registry (slow).
 """
 from dataclasses import replace
@@ -177,6 +177,18 @@ def test_tables_shape_and_intervals(tiny_study):
     c = tiny_study.comparison
     assert len(c) == 3 and set(c.verdict) <= {"agent better", "agent worse", "no significant difference"}
     assert (c.strongest_rule.isin(["passive_ig", "carry", "momentum", "value"])).all()
+
+
+def test_checkpoints_resume_finished_agents(tmp_path, tiny_study):
+    "With checkpoint_dir, a second run loads every fold's finished agent instead of retraining: same tables."
+    p = tiny_params()
+    first = run_walk_forward(p, checkpoint_dir=tmp_path, log=lambda s: None)
+    assert sorted(x.name for x in tmp_path.iterdir()) == [f"fold_{i}" for i in range(len(first.folds))]
+    assert all(list((tmp_path / f"fold_{i}" / "ppo").glob("checkpoint_*.pkl")) for i in range(len(first.folds)))
+    lines = []
+    second = run_walk_forward(p, checkpoint_dir=tmp_path, log=lines.append)
+    pd.testing.assert_frame_equal(second.overall_table, first.overall_table)
+    pd.testing.assert_frame_equal(first.overall_table, tiny_study.overall_table)   # checkpointing changes nothing
 
 
 # ---------------------------------------------------------------- end to end
