@@ -170,3 +170,91 @@ def test_cross_asset_exposures_match_the_env():
         assert set(wi["constraint_costs"]) == {"var", "drawdown", "duration", "leverage", "sector_hhi", "rating_share"}
         assert all(v >= 0 for v in wi["constraint_costs"].values())
     check_env(ConstraintCosts(CrossAssetEnv()), skip_render_check=True)
+
+
+# ---------------------------------------------------------------- CrossAssetEnv: projection of a multi-instrument book
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credit_rl.envs.constraints import book_meets_limits, cross_asset_book, project_book
+
+XLIM = ConstraintLimits(max_gross_leverage=2.0, max_sector_hhi=0.5, max_rating_share=0.5)
+action8 = st.lists(st.floats(-1, 1, allow_nan=False, width=32), min_size=8, max_size=8).map(lambda a: np.array(a, np.float32))
+
+
+def _xlimits():
+    return st.builds(ConstraintLimits, var_loss_limit=st.none(), max_drawdown=st.none(),
+                     spread_duration_band_years=st.one_of(st.none(), st.tuples(st.floats(-10, 0), st.floats(0.5, 15))),
+                     max_gross_leverage=st.one_of(st.none(), st.floats(0.2, 5)), max_abs_position=st.one_of(st.none(), st.floats(0.1, 3)),
+                     max_sector_hhi=st.one_of(st.none(), st.floats(0.34, 1)), max_rating_share=st.one_of(st.none(), st.floats(0.34, 1)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lim=_xlimits(), actions=st.lists(action8, min_size=1, max_size=12), seed=st.integers(0, 1000))
+def test_cross_asset_random_actions_never_breach_through_the_projection(lim, actions, seed):
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    env = ConstraintCosts(ProjectedActions(CrossAssetEnv(episode_days=12), lim), lim)
+    env.reset(seed=seed)
+    for a in actions:
+        a_before = a.copy()
+        _, r, term, trunc, info = env.step(a)
+        assert np.array_equal(a, a_before)                               # the agent's sampled action is untouched
+        assert not any(hard_limit_violations(info, lim).values()), (hard_limit_violations(info, lim), info["weights"])
+        assert np.isfinite(r)
+        if term or trunc: break
+
+
+@settings(max_examples=200, deadline=None)
+@given(lim=_xlimits(), a=action8)
+def test_project_book_is_feasible_idempotent_and_leaves_feasible_books_alone(lim, a):
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    d, sec, rat, legs = cross_asset_book(CrossAssetEnv(episode_days=2))
+    w = a.astype(float) * np.array([3.0, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0])
+    p = project_book(w, d, legs, sec, rat, lim)
+    assert book_meets_limits(p, d, legs, sec, rat, lim)
+    assert np.array_equal(project_book(p, d, legs, sec, rat, lim), p)            # idempotent
+    assert (np.abs(p) <= np.abs(w) + 1e-15).all() and (p * w >= 0).all()        # only scales down, never flips a sign
+    if book_meets_limits(w, d, legs, sec, rat, lim): assert np.array_equal(p, w)
+
+
+def test_cross_asset_wrapper_projection_is_idempotent_and_counts_breaches():
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    raw = ConstraintCosts(CrossAssetEnv(episode_days=100), XLIM)
+    proj = ProjectedActions(CrossAssetEnv(episode_days=100), XLIM)
+    rng = np.random.default_rng(0)
+    raw.reset(seed=1); proj.reset(seed=1)
+    breaches, projected = 0, 0
+    for _ in range(100):
+        a = rng.uniform(-1, 1, 8).astype(np.float32)
+        _, _, term, trunc, info = raw.step(a)
+        breaches += any(hard_limit_violations(info, XLIM).values())
+        if term or trunc: raw.reset(seed=2)                                      # a random 4x book can hit the stop-loss
+        once = proj._project(a)
+        assert np.array_equal(proj._project(once), once)                        # idempotent through the env's mapping
+        projected += once is not a
+        small = (a * 0.01).astype(np.float32)                                    # a tiny book meets every limit here?
+        if proj._meets(small * proj._maxw): assert proj._project(small) is small
+    assert breaches > 80 and projected == breaches                              # every raw breach is projected, nothing else
+
+
+@pytest.mark.parametrize("lim, field", [(ConstraintLimits(), "max_sector_hhi"),
+                                        (ConstraintLimits(max_sector_hhi=None, max_rating_share=0.2), "max_rating_share"),
+                                        (ConstraintLimits(max_sector_hhi=None, spread_duration_band_years=(1.0, 6.0)), "spread_duration_band_years")])
+def test_infeasible_limits_raise_naming_the_field(lim, field):
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    with pytest.raises(ValueError, match=field): ProjectedActions(CrossAssetEnv(episode_days=5), lim)
+
+
+def test_cross_asset_discrete_templates_are_projected_to_a_feasible_template():
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    lim = ConstraintLimits(max_gross_leverage=2.0, max_sector_hhi=0.5, max_rating_share=None)   # XLIM's 50 % rating cap leaves only "flat"
+    env = ConstraintCosts(ProjectedActions(CrossAssetEnv(episode_days=30, action_mode="discrete"), lim), lim)
+    env.reset(seed=0)
+    executed = []
+    for k in list(range(9)) * 3:
+        *_, info = env.step(k)
+        assert not any(hard_limit_violations(info, lim).values())
+        executed.append(info["executed_action"])
+    # infeasible: 4 long LQD (8.5 y > 8 y), 7 the ETF trade (2.9x gross), 8 short CDX HY (-4 y < -2 y): the nearest feasible is flat
+    assert executed == [0, 1, 2, 3, 0, 5, 6, 0, 0] * 3
