@@ -20,8 +20,8 @@ from .config import ParamsError, param
 # %% auto #0
 __all__ = ['TRADING_DAYS_PER_YEAR', 'SPREAD_BP', 'LOG_VOL', 'LIQ_STRESS', 'HALF_SPREAD_BP', 'VOLUME_USD', 'SPREAD_VOL_BP_DAY',
            'N_SPREAD_STATE', 'SPREAD_FLOOR_BP', 'SPREAD_CAP_BP', 'STATE_NAMES', 'check_bounds', 'SpreadProcessParams',
-           'SpreadKernelParams', 'kernel_params', 'step_spread', 'init_spread_state', 'spread_path_rng',
-           'simulate_spread_paths']
+           'SpreadKernelParams', 'kernel_params', 'advance_spread', 'step_spread', 'init_spread_state',
+           'spread_path_rng', 'simulate_spread_paths']
 
 # %% ../nbs/10_market.ipynb #26971f52
 TRADING_DAYS_PER_YEAR = 252  # trading days per year: the time step is 1/252 yr
@@ -71,21 +71,30 @@ class SpreadKernelParams(NamedTuple):
     half_spread_bp: float; half_spread_vol_elasticity: float; half_spread_shock_mult: float
     volume_usd: float; volume_log_sd: float; volume_shock_drop: float
     init_log_sd: float  # 0 for init='theta'
+    # derived once here, so that the kernel needs no pow() and no square root:
+    logvol_load_spread: float    # logvol_innov_sd * rho: loading of the log-vol shock on the spread normal
+    logvol_load_own: float       # logvol_innov_sd * sqrt(1 - rho^2): loading on the log-vol's own normal
+    log_jump_compensator: float  # log E[exp(c J N)], subtracted in the exponent of (3)
+    spread_vol_theta_bp_day: float  # sigma_log_day * theta_bp: level vol at theta and average vol, bp/day
+    volume_log_mean: float       # -volume_log_sd^2 / 2: mean of log(volume / volume_usd), so that E[volume] = volume_usd
 
 # %% ../nbs/10_market.ipynb #d3391e73
 def kernel_params(p: SpreadProcessParams) -> SpreadKernelParams:
     "Per-day kernel constants from `p` (dt = 1/252 yr)."
     dt = 1.0 / TRADING_DAYS_PER_YEAR
     ar_h, p_shock = 0.5 ** (1.0 / p.logvol_half_life_days), -math.expm1(-p.shock_rate_per_yr * dt)
-    c = p.shock_spread_jump_log
+    c, rho = p.shock_spread_jump_log, p.vol_spread_corr
     stat_sd_bp = p.sigma_level_bp_per_sqrt_yr / math.sqrt(2 * p.kappa_per_yr)  # OU stationary std of the level
+    sigma_log_day = p.sigma_level_bp_per_sqrt_yr / p.theta_bp * math.sqrt(dt)
+    innov_sd, jump_comp = p.logvol_std * math.sqrt(1 - ar_h**2), 1.0 + p_shock * (1.0 / (1.0 - c) - 1.0)
     return SpreadKernelParams(
-        p.theta_bp, -math.expm1(-p.kappa_per_yr * dt), p.sigma_level_bp_per_sqrt_yr / p.theta_bp * math.sqrt(dt),
-        p.vol_elasticity, ar_h, p.logvol_std * math.sqrt(1 - ar_h**2), p.logvol_std**2, p.vol_spread_corr,
-        p_shock, 0.5 ** (1.0 / p.shock_half_life_days), c, 1.0 + p_shock * (1.0 / (1.0 - c) - 1.0),
+        p.theta_bp, -math.expm1(-p.kappa_per_yr * dt), sigma_log_day, p.vol_elasticity, ar_h, innov_sd, p.logvol_std**2, rho,
+        p_shock, 0.5 ** (1.0 / p.shock_half_life_days), c, jump_comp,
         p.half_spread_bp, p.half_spread_vol_elasticity, p.half_spread_shock_mult,
         p.volume_usd, p.volume_log_sd, p.volume_shock_drop,
-        math.sqrt(math.log1p((stat_sd_bp / p.theta_bp) ** 2)) if p.init == "stationary" else 0.0)
+        math.sqrt(math.log1p((stat_sd_bp / p.theta_bp) ** 2)) if p.init == "stationary" else 0.0,
+        innov_sd * rho, innov_sd * math.sqrt(1.0 - rho * rho), math.log(jump_comp), sigma_log_day * p.theta_bp,
+        -0.5 * p.volume_log_sd**2)
 
 # %% ../nbs/10_market.ipynb #d6d6ba27
 SPREAD_BP, LOG_VOL, LIQ_STRESS, HALF_SPREAD_BP, VOLUME_USD, SPREAD_VOL_BP_DAY = range(6)
@@ -94,41 +103,54 @@ SPREAD_FLOOR_BP, SPREAD_CAP_BP = 0.01, 1e5  # numerical guards: far outside any 
 STATE_NAMES = ("spread_bp", "log_vol", "liquidity_shock", "half_spread_bp", "volume_usd", "spread_vol_bp_day")
 
 # %% ../nbs/10_market.ipynb #a530a1e1
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spread_observables(state, kp, z_volume):
-    "Fill half-spread, volume and level vol of the day from the dynamic state (in place)."
-    rel_vol = (state[SPREAD_BP] / kp.theta_bp) ** kp.vol_elasticity * math.exp(state[LOG_VOL] - kp.logvol_var)
-    state[SPREAD_VOL_BP_DAY] = kp.sigma_log_day * kp.theta_bp * rel_vol   # (2) times s: level vol, bp/day
-    state[HALF_SPREAD_BP] = kp.half_spread_bp * rel_vol ** kp.half_spread_vol_elasticity * (1.0 + kp.half_spread_shock_mult * state[LIQ_STRESS])
-    state[VOLUME_USD] = (kp.volume_usd * math.exp(kp.volume_log_sd * z_volume - 0.5 * kp.volume_log_sd**2)
+    "Fill level vol, half-spread and volume of the day from the dynamic state (in place); return x = log(s / theta)."
+    x = math.log(state[SPREAD_BP] / kp.theta_bp)
+    log_rel_vol = kp.vol_elasticity * x + state[LOG_VOL] - kp.logvol_var      # log of (s/theta)**beta * v
+    e = kp.half_spread_vol_elasticity
+    if e == 0.5:                                                               # the default: rel_vol**0.5 and rel_vol from one exp
+        scale = math.exp(0.5 * log_rel_vol)
+        rel_vol = scale * scale
+    else:
+        rel_vol = math.exp(log_rel_vol)
+        scale = 1.0 if e == 0.0 else math.exp(e * log_rel_vol)                 # rel_vol**e, no pow()
+    state[SPREAD_VOL_BP_DAY] = kp.spread_vol_theta_bp_day * rel_vol            # (2) times s: level vol, bp/day
+    state[HALF_SPREAD_BP] = kp.half_spread_bp * scale * (1.0 + kp.half_spread_shock_mult * state[LIQ_STRESS])
+    state[VOLUME_USD] = (kp.volume_usd * math.exp(kp.volume_log_sd * z_volume + kp.volume_log_mean)
                          / (1.0 + kp.volume_shock_drop * state[LIQ_STRESS]))
+    return x
 
 # %% ../nbs/10_market.ipynb #337a2584
-@numba.njit(cache=True)
-def step_spread(state, kp, rng):
-    "Advance one path's spread `state` by one trading day in place, drawing from `rng` (a numpy Generator)."
-    z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
-    u, size = rng.random(), rng.exponential()
+@numba.njit(cache=True, inline="always")
+def advance_spread(state, kp, z_s, z_h, z_v, u, size):
+    "One trading day of `state` in place from its five variates (see `step_spread`); returns x = log(s / theta) of the new day."
     s = state[SPREAD_BP]
     jump = size if u < kp.shock_prob_day else 0.0
-    sig = kp.sigma_log_day * (s / kp.theta_bp) ** (kp.vol_elasticity - 1.0) * math.exp(state[LOG_VOL] - kp.logvol_var)  # (2)
-    m = s + kp.revert_step * (kp.theta_bp - s)                                                                       # (1)
-    s_new = m * math.exp(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump) / kp.jump_compensator  # (3)
+    sig = state[SPREAD_VOL_BP_DAY] / s                                       # (2): log vol = level vol / s
+    m = s + kp.revert_step * (kp.theta_bp - s)                               # (1)
+    s_new = m * math.exp(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump - kp.log_jump_compensator)  # (3)
     state[SPREAD_BP] = min(max(s_new, SPREAD_FLOOR_BP), SPREAD_CAP_BP)  # guards: extreme configs must not reach 0 or inf
-    rho = kp.vol_spread_corr
-    state[LOG_VOL] = kp.logvol_ar * state[LOG_VOL] + kp.logvol_innov_sd * (rho * z_s + math.sqrt(1.0 - rho * rho) * z_h)
+    state[LOG_VOL] = kp.logvol_ar * state[LOG_VOL] + kp.logvol_load_spread * z_s + kp.logvol_load_own * z_h
     state[LIQ_STRESS] = kp.shock_decay_day * state[LIQ_STRESS] + jump
-    _spread_observables(state, kp, z_v)
+    return _spread_observables(state, kp, z_v)
+
+@numba.njit(cache=True)
+def step_spread(state, kp, rng):
+    "Advance one path's spread `state` by one trading day in place, drawing from `rng` (a numpy Generator); returns x = log(s/theta)."
+    z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
+    u, size = rng.random(), rng.exponential()
+    return advance_spread(state, kp, z_s, z_h, z_v, u, size)
 
 # %% ../nbs/10_market.ipynb #10811a22
 @numba.njit(cache=True)
 def init_spread_state(state, kp, rng):
-    "Draw day 0 of one path into `state` (in place) from `rng`."
+    "Draw day 0 of one path into `state` (in place) from `rng`; returns x = log(s/theta)."
     z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
     state[SPREAD_BP] = kp.theta_bp * math.exp(kp.init_log_sd * z_s - 0.5 * kp.init_log_sd**2)
     state[LOG_VOL] = math.sqrt(kp.logvol_var) * z_h
     state[LIQ_STRESS] = 0.0
-    _spread_observables(state, kp, z_v)
+    return _spread_observables(state, kp, z_v)
 
 # %% ../nbs/10_market.ipynb #1f5d9151
 def spread_path_rng(seed: int, path: int = 0) -> np.random.Generator:

@@ -27,18 +27,19 @@ from ..synthetic import (CLASSES, RATINGS, SECTORS, MarketParams, UniverseParams
                                  simulate_market, universe_spreads)
 from ..regimes import forward_filter
 from ..market import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, TRADING_DAYS_PER_YEAR,
-                              VOLUME_USD, SpreadProcessParams, check_bounds, init_spread_state, kernel_params,
-                              spread_path_rng, step_spread)
+                              VOLUME_USD, SpreadProcessParams, advance_spread, check_bounds, init_spread_state,
+                              kernel_params, spread_path_rng, step_spread)
 
 # %% auto #0
-__all__ = ['WARMUP_DAYS', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'INFO_NAMES', 'INDEX_REF_BP',
-           'REGIME_OBS_NAMES', 'N_IG_RATINGS', 'SYNTHETIC_FIELDS', 'REF_SEED', 'REF_PATHS', 'REF_DAYS',
-           'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts', 'maturity_years_nb', 'spread_duration_nb',
-           'env_observation_nb', 'fill_cost_nb', 'env_step_nb', 'env_status_nb', 'env_warmup_nb', 'PathMarket',
-           'trailing_vol_bp_day', 'bond_class', 'one_bond_universe', 'synthetic_path', 'real_columns', 'prepare_frame',
-           'real_path', 'RegimeReference', 'regime_reference', 'regime_features', 'BondConsts', 'bond_consts',
-           'quoted_half_spread_bp', 'path_fill_cost', 'path_observations', 'CreditSpreadEnv', 'rollout',
-           'passive_long_policy']
+__all__ = ['WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
+           'env_inline_uncached', 'INFO_NAMES', 'INDEX_REF_BP', 'REGIME_OBS_NAMES', 'N_IG_RATINGS', 'SYNTHETIC_FIELDS',
+           'REF_SEED', 'REF_PATHS', 'REF_DAYS', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
+           'maturity_years_nb', 'spread_duration_nb', 'observation_nb', 'env_observation_nb', 'env_ring_observation_nb',
+           'ring_push_nb', 'fill_cost_nb', 'env_book_nb', 'env_advance_nb', 'env_step_nb', 'env_status_nb',
+           'env_warmup_nb', 'PathMarket', 'trailing_vol_bp_day', 'bond_class', 'one_bond_universe', 'synthetic_path',
+           'real_columns', 'prepare_frame', 'real_path', 'RegimeReference', 'regime_reference', 'regime_features',
+           'BondConsts', 'bond_consts', 'quoted_half_spread_bp', 'path_fill_cost', 'path_observations',
+           'CreditSpreadEnv', 'rollout', 'passive_long_policy']
 
 # %% ../../nbs/30_envs.spread.ipynb #0f8d86d3
 @dataclass(frozen=True)
@@ -84,12 +85,15 @@ class CreditSpreadConfig:
 
 # %% ../../nbs/30_envs.spread.ipynb #0d900b00
 WARMUP_DAYS = 20  # market days simulated before an episode starts (history for the 20-day realized vol)
+HIST_LEN = 3 * WARMUP_DAYS  # per-env history: a ring of 20 spreads, then a mirrored ring of 20 squared daily changes
 OBS_NAMES = ("log_spread_over_theta", "velocity_5d_z", "realized_vol_20d_rel", "bid_ask_rel", "maturity_frac", "position")
 OBS_CLIP = 10.0  # observations are clipped to [-OBS_CLIP, OBS_CLIP]
 
 # %% ../../nbs/30_envs.spread.ipynb #3cc2013a
 env_kernel = numba.njit(cache=True, _nrt=False)       # per-env kernels calling only this file's kernels: cached, no NRT
 env_kernel_uncached = numba.njit(_nrt=False)          # kernels inlining other modules' kernels: compiled per process
+env_inline = numba.njit(cache=True, _nrt=False, inline="always")     # small step kernels: inlined into their callers
+env_inline_uncached = numba.njit(_nrt=False, inline="always")        # the same, calling other modules' kernels
 
 # %% ../../nbs/30_envs.spread.ipynb #ab2ee53c
 INFO_NAMES = ("spread_bp", "position", "pnl_spread", "pnl_carry", "pnl_financing", "cost", "half_spread_bp", "trade_notional")
@@ -101,49 +105,84 @@ class SpreadEnvConsts(NamedTuple):
     sigma_ref_bp_day: float  # level vol at theta per day, bp: scales the velocity and realized-vol features
     width_ref_bp: float      # bid-ask width at theta, bp (1 bp if the half-spread is 0): scales the width feature
     episode_days: int
+    # the features' scales as factors (a multiplication is cheaper than a division):
+    velocity_scale: float     # 1 / (sigma_ref_bp_day * sqrt(5))
+    realized_vol_scale: float  # 1 / (sigma_ref_bp_day * sqrt(WARMUP_DAYS)), applied to the root of the sum of squares
+    width_scale: float        # 2 / width_ref_bp, applied to the half-spread
+    maturity_scale: float     # 1 / maturity_years
 
 # %% ../../nbs/30_envs.spread.ipynb #2cf0b501
 def env_consts(c: CreditSpreadConfig) -> SpreadEnvConsts:
     "Kernel constants of config `c` (floats as float64, so one compiled kernel serves every config)."
     m = c.market
+    sigma_ref, width_ref = m.sigma_level_bp_per_sqrt_yr / math.sqrt(TRADING_DAYS_PER_YEAR), 2.0 * m.half_spread_bp if m.half_spread_bp > 0 else 1.0
     return SpreadEnvConsts(float(m.theta_bp), float(c.spread_duration_years), float(c.maturity_years),
                            float(c.financing_spread_bp_per_yr), float(c.capital_usd), float(c.impact_coef),
-                           bool(c.include_costs), float(c.initial_position),
-                           m.sigma_level_bp_per_sqrt_yr / math.sqrt(TRADING_DAYS_PER_YEAR),
-                           2.0 * m.half_spread_bp if m.half_spread_bp > 0 else 1.0, int(c.episode_days))
+                           bool(c.include_costs), float(c.initial_position), sigma_ref, width_ref, int(c.episode_days),
+                           1.0 / (sigma_ref * math.sqrt(5)), 1.0 / (sigma_ref * math.sqrt(WARMUP_DAYS)), 2.0 / width_ref,
+                           1.0 / float(c.maturity_years))
 
 # %% ../../nbs/30_envs.spread.ipynb #0b58a416
-@env_kernel
+@env_inline
 def maturity_years_nb(ec, t):
     "Time to maturity on episode day `t`, years (>= 0)."
     return max(ec.maturity_years - t / TRADING_DAYS_PER_YEAR, 0.0)
 
-@env_kernel
+@env_inline
 def spread_duration_nb(ec, t):
     "Spread duration on episode day `t`, years: D0 * tau_t / tau_0."
     return ec.spread_duration_years * maturity_years_nb(ec, t) / ec.maturity_years
 
 # %% ../../nbs/30_envs.spread.ipynb #fd7a9bfa
+@env_inline
+def _clip_obs(v):
+    "v clipped to +-OBS_CLIP (NaN stays NaN)."
+    return OBS_CLIP if v > OBS_CLIP else (-OBS_CLIP if v < -OBS_CLIP else v)
+
+@env_inline
+def observation_nb(log_spread_rel, velocity_bp, sum_sq_changes, half_spread_bp, t, w, ec, out):
+    "Write the features of episode day `t` into float32 `out`: log(s/theta), 5-day change (bp), sum of 20 squared daily changes (bp^2), half-spread (bp), weight."
+    out[0] = _clip_obs(log_spread_rel)
+    out[1] = _clip_obs(velocity_bp * ec.velocity_scale)
+    out[2] = _clip_obs(math.sqrt(sum_sq_changes) * ec.realized_vol_scale)
+    out[3] = _clip_obs(half_spread_bp * ec.width_scale)
+    out[4] = _clip_obs(maturity_years_nb(ec, t) * ec.maturity_scale)
+    out[5] = _clip_obs(w)
+
+@env_inline
+def _sum_sq(sq, first):
+    "Sum of sq[first:first + WARMUP_DAYS], four interleaved partial sums (independent adds), in a fixed order."
+    q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0
+    for k in range(first, first + WARMUP_DAYS, 4):
+        q0, q1, q2, q3 = q0 + sq[k], q1 + sq[k + 1], q2 + sq[k + 2], q3 + sq[k + 3]
+    return (q0 + q1) + (q2 + q3)
+
+# %% ../../nbs/30_envs.spread.ipynb #c49da53c
 @env_kernel
 def env_observation_nb(state, hist, t, w, ec, out):
-    "Write the scaled features of episode day `t` (table above, clipped to +-OBS_CLIP) into float32 `out`."
-    s, q0, q1, q2, q3 = hist[WARMUP_DAYS], 0.0, 0.0, 0.0, 0.0
-    for k in range(0, WARMUP_DAYS, 4):       # sum of squared daily changes, four partial sums (independent adds)
+    "Features of episode day `t` from `state` and a 21-day spread window `hist` (oldest first) into float32 `out`."
+    q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0
+    for k in range(0, WARMUP_DAYS, 4):       # the same order as _sum_sq
         d0, d1, d2, d3 = hist[k + 1] - hist[k], hist[k + 2] - hist[k + 1], hist[k + 3] - hist[k + 2], hist[k + 4] - hist[k + 3]
         q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
-    sq = (q0 + q1) + (q2 + q3)
-    out[0] = math.log(s / ec.theta_bp)
-    out[1] = (s - hist[WARMUP_DAYS - 5]) / (ec.sigma_ref_bp_day * math.sqrt(5))
-    out[2] = math.sqrt(sq / WARMUP_DAYS) / ec.sigma_ref_bp_day
-    out[3] = 2 * state[HALF_SPREAD_BP] / ec.width_ref_bp
-    out[4] = maturity_years_nb(ec, t) / ec.maturity_years
-    out[5] = w
-    for k in range(out.shape[0]):
-        if out[k] > OBS_CLIP: out[k] = OBS_CLIP
-        elif out[k] < -OBS_CLIP: out[k] = -OBS_CLIP
+    s = hist[WARMUP_DAYS]
+    observation_nb(math.log(s / ec.theta_bp), s - hist[WARMUP_DAYS - 5], (q0 + q1) + (q2 + q3), state[HALF_SPREAD_BP], t, w, ec, out)
+
+@env_inline
+def env_ring_observation_nb(state, hist, log_spread_rel, t, w, ec, out):
+    "Features of episode day `t` from `state`, the env's ring history `hist` and log(s_t/theta) into float32 `out`."
+    observation_nb(log_spread_rel, state[SPREAD_BP] - hist[(t + WARMUP_DAYS - 5) % WARMUP_DAYS],
+                   _sum_sq(hist, WARMUP_DAYS + (t + 1) % WARMUP_DAYS), state[HALF_SPREAD_BP], t, w, ec, out)
+
+@env_inline
+def ring_push_nb(hist, day, s_prev, s_new):
+    "Record spread `s_new` of day `day` (>= -WARMUP_DAYS) after `s_prev` of day - 1 in the ring history."
+    j, d = (day + WARMUP_DAYS) % WARMUP_DAYS, s_new - s_prev
+    hist[j] = s_new
+    hist[WARMUP_DAYS + j] = hist[2 * WARMUP_DAYS + j] = d * d
 
 # %% ../../nbs/30_envs.spread.ipynb #07d3b2d9
-@env_kernel_uncached
+@env_inline_uncached
 def fill_cost_nb(trade_notional, duration, state, ec):
     "Dollar cost of filling `trade_notional` (USD) at market `state` for a bond of spread duration `duration` (years)."
     if not ec.include_costs or trade_notional == 0.0: return 0.0
@@ -151,25 +190,37 @@ def fill_cost_nb(trade_notional, duration, state, ec):
     return trade_cost_nb(trade_notional, state[HALF_SPREAD_BP], sigma_price_daily, state[VOLUME_USD], ec.impact_coef)
 
 # %% ../../nbs/30_envs.spread.ipynb #2a3faf6b
-@env_kernel_uncached
-def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info):
-    "Day t -> t+1 of one env in place (market, history); fills `info` (INFO_NAMES order); returns the reward."
+@env_inline_uncached
+def env_book_nb(state, hist, t, w_old, w_new, s0, x1, ec, info, obs):
+    "The book's side of day t -> t+1, the market `state` being on day t+1 (s0: spread of day t, x1: log(s_{t+1}/theta)); fills `info` and day t+1's `obs`; returns the reward."
     dt = 1.0 / TRADING_DAYS_PER_YEAR
-    s0, dur0 = state[SPREAD_BP], spread_duration_nb(ec, t)
-    step_spread(state, kp, rng)                                                    # market moves to day t+1
     s1 = state[SPREAD_BP]
-    pnl_spread = -w_old * dur0 * (s1 - s0) / 1e4                                   # old weight earns the move (bp -> decimal)
+    pnl_spread = -w_old * spread_duration_nb(ec, t) * (s1 - s0) / 1e4             # old weight earns the move (bp -> decimal)
     pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
     trade_notional = (w_new - w_old) * ec.capital_usd                              # filled at t+1
     cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), state, ec) / ec.capital_usd
-    for k in range(WARMUP_DAYS): hist[k] = hist[k + 1]
-    hist[WARMUP_DAYS] = s1
+    ring_push_nb(hist, t + 1, s0, s1)
     info[0], info[1], info[2], info[3], info[4] = s1, w_new, pnl_spread, pnl_carry, pnl_financing
     info[5], info[6], info[7] = cost, state[HALF_SPREAD_BP], trade_notional
+    env_ring_observation_nb(state, hist, x1, t + 1, w_new, ec, obs)
     return pnl_spread + pnl_carry + pnl_financing - cost
 
+@env_inline_uncached
+def env_advance_nb(state, hist, t, w_old, w_new, kp, ec, z_s, z_h, z_v, u, size, info, obs):
+    "Day t -> t+1 of one env in place from the day's five variates: the market moves, then the book; returns the reward."
+    s0 = state[SPREAD_BP]
+    x1 = advance_spread(state, kp, z_s, z_h, z_v, u, size)                        # market moves to day t+1
+    return env_book_nb(state, hist, t, w_old, w_new, s0, x1, ec, info, obs)
+
+@env_kernel_uncached
+def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info, obs):
+    "Day t -> t+1 of one env in place, drawing from `rng`; fills `info` and day t+1's `obs`; returns the reward."
+    z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
+    u, size = rng.random(), rng.exponential()
+    return env_advance_nb(state, hist, t, w_old, w_new, kp, ec, z_s, z_h, z_v, u, size, info, obs)
+
 # %% ../../nbs/30_envs.spread.ipynb #f246f8bc
-@env_kernel
+@env_inline
 def env_status_nb(ec, t):
     "(terminated, truncated) after the step to episode day `t`."
     terminated = maturity_years_nb(ec, t) <= 1e-12
@@ -177,12 +228,14 @@ def env_status_nb(ec, t):
 
 @env_kernel_uncached
 def env_warmup_nb(state, hist, kp, rng):
-    "Day 0 and WARMUP_DAYS market steps from `rng` into `state` and `hist` (episode day 0 = `hist[-1]`)."
-    init_spread_state(state, kp, rng)
+    "Path day 0 and WARMUP_DAYS market steps from `rng` into `state` and the ring `hist`; returns log(s/theta) of episode day 0."
+    x = init_spread_state(state, kp, rng)
     hist[0] = state[SPREAD_BP]
-    for k in range(1, WARMUP_DAYS + 1):
-        step_spread(state, kp, rng)
-        hist[k] = state[SPREAD_BP]
+    for day in range(1 - WARMUP_DAYS, 1):
+        s_prev = state[SPREAD_BP]
+        x = step_spread(state, kp, rng)
+        ring_push_nb(hist, day, s_prev, state[SPREAD_BP])
+    return x
 
 # %% ../../nbs/30_envs.spread.ipynb #24eba112
 INDEX_REF_BP = {"ig": 127.0, "hy": 451.0}  # median IG / HY OAS 1996-2026, bp (measured, calibration.md §1): level references
@@ -366,7 +419,8 @@ class CreditSpreadEnv(gym.Env):
         if c.action_type == "discrete": self.action_space = spaces.Discrete(len(c.positions))
         else: self.action_space = spaces.Box(-c.max_abs_weight, c.max_abs_weight, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(self.obs_names),), dtype=np.float32)
-        self._state, self._hist, self._info = np.zeros(N_SPREAD_STATE), np.zeros(WARMUP_DAYS + 1), np.zeros(len(INFO_NAMES))
+        self._state, self._hist, self._info = np.zeros(N_SPREAD_STATE), np.zeros(HIST_LEN), np.zeros(len(INFO_NAMES))
+        self._obs = np.zeros(len(OBS_NAMES), np.float32)   # single_bond: observation of day t (written by the kernels)
         self._frame = prepare_frame(frame, c) if frame is not None else None
         self._bc = bond_consts(c) if self._path_mode else None
         self._t, self._done, self.market_seed, self.path = 0, True, None, None
@@ -389,9 +443,7 @@ def _observation(self: CreditSpreadEnv) -> np.ndarray:
     if self._path_mode:
         row = self._rows[self._t].copy(); row[5] = self._w
         return np.clip(row, -OBS_CLIP, OBS_CLIP).astype(np.float32)
-    obs = np.empty(len(OBS_NAMES), dtype=np.float32)
-    env_observation_nb(self._state, self._hist, self._t, self._w, self._ec, obs)
-    return obs
+    return self._obs.copy()
 
 # %% ../../nbs/30_envs.spread.ipynb #77890536
 @patch
@@ -406,8 +458,9 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
     info = {"position": self._w, "market_seed": self.market_seed}
     if not self._path_mode:
         self._rng = spread_path_rng(self.market_seed, 0)
-        env_warmup_nb(self._state, self._hist, self._kp, self._rng)
-        return self._observation(), {"spread_bp": self._hist[-1]} | info
+        x = env_warmup_nb(self._state, self._hist, self._kp, self._rng)
+        env_ring_observation_nb(self._state, self._hist, x, 0, self._w, self._ec, self._obs)
+        return self._observation(), {"spread_bp": float(self._state[SPREAD_BP])} | info
     if self._frame is None: self.path = synthetic_path(c, self.market_seed)
     else:
         n_starts = len(self._frame) - (WARMUP_DAYS + c.episode_days + 1) + 1
@@ -442,7 +495,7 @@ def step(self: CreditSpreadEnv, action):
     if self._done: raise RuntimeError("episode is over: call reset() before step()")
     w_new = self._check_action(action)
     if self._path_mode: reward = self._path_step(w_new)
-    else: reward = env_step_nb(self._state, self._hist, self._t, self._w, w_new, self._kp, self._ec, self._rng, self._info)
+    else: reward = env_step_nb(self._state, self._hist, self._t, self._w, w_new, self._kp, self._ec, self._rng, self._info, self._obs)
     self._t, self._w = self._t + 1, w_new
     terminated, truncated = env_status_nb(self._ec, self._t)
     self._done = terminated or truncated

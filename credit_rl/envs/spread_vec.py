@@ -26,16 +26,16 @@ from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_doub
 from stable_baselines3.common.vec_env import VecEnv
 
 from ..config import from_dict
-from .spread import (INFO_NAMES, OBS_CLIP, OBS_NAMES, WARMUP_DAYS, CreditSpreadConfig, env_consts,
-                                   env_kernel, env_kernel_uncached, env_observation_nb, env_status_nb, env_step_nb,
-                                   env_warmup_nb)
-from ..market import N_SPREAD_STATE, kernel_params
+from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, WARMUP_DAYS, CreditSpreadConfig, env_book_nb,
+                                   env_consts, env_inline_uncached, env_kernel, env_kernel_uncached, env_ring_observation_nb,
+                                   env_status_nb, env_warmup_nb)
+from ..market import N_SPREAD_STATE, SPREAD_BP, advance_spread, kernel_params
 
 # %% auto #0
 __all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double', 'standard_exponential',
            'standard_normal', 'next_episode_seed', 'PCG64Stream', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec',
-           'reset_env_nb', 'vec_reset_nb', 'vec_step_nb', 'check_vec_config', 'CreditSpreadVecEnv',
-           'CreditSpreadSB3VecEnv']
+           'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb', 'vec_step_weights_nb', 'check_vec_config',
+           'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #c724ec64
 @intrinsic
@@ -209,12 +209,13 @@ overload_method(types.NamedTuple, "exponential")(_stream_method(standard_exponen
 class SpreadVecState(NamedTuple):
     "State of N environments, row k = env k (updated in place by the kernels)."
     market: np.ndarray       # float64[N, N_SPREAD_STATE]: market state (market.STATE_NAMES)
-    hist: np.ndarray         # float64[N, WARMUP_DAYS + 1]: spreads of the last 21 days, bp, oldest first
+    hist: np.ndarray         # float64[N, HIST_LEN]: ring history of spreads and squared daily changes (envs.spread)
     t: np.ndarray            # int64[N]: episode day
     position: np.ndarray     # float64[N]: weight held, x capital
     rng: np.ndarray          # uint64[N, 4]: PCG64 of the market path, SeedSequence(market_seed, spawn_key=(0,))
     episode_rng: np.ndarray  # uint64[N, 4]: PCG64 drawing the next market seed, SeedSequence(env seed)
     market_seed: np.ndarray  # int64[N]: market seed of the current episode
+    draws: np.ndarray        # float64[N, 8]: scratch of vec_step_nb: the day's 5 variates, spread before the step, log(s/theta) after
 
 class SpreadVecStep(NamedTuple):
     "Outputs of one batched step (overwritten by the next)."
@@ -229,8 +230,8 @@ class SpreadVecStep(NamedTuple):
 def alloc_vec(n: int) -> tuple[SpreadVecState, SpreadVecStep]:
     "Zeroed state and output arrays for `n` envs."
     n_obs, z = len(OBS_NAMES), np.zeros
-    return (SpreadVecState(z((n, N_SPREAD_STATE)), z((n, WARMUP_DAYS + 1)), z(n, np.int64), z(n),
-                           z((n, 4), np.uint64), z((n, 4), np.uint64), z(n, np.int64)),
+    return (SpreadVecState(z((n, N_SPREAD_STATE)), z((n, HIST_LEN)), z(n, np.int64), z(n),
+                           z((n, 4), np.uint64), z((n, 4), np.uint64), z(n, np.int64), z((n, 8))),
             SpreadVecStep(z((n, n_obs), np.float32), z(n), z(n, bool), z(n, bool), z((n, len(INFO_NAMES))),
                           z((n, n_obs), np.float32)))
 
@@ -240,9 +241,9 @@ def reset_env_nb(i, market_seed, vs, kp, ec, obs):
     "Start a new episode of env `i` on market path `market_seed`; its first observation goes to obs[i]."
     vs.market_seed[i] = market_seed
     seed_pcg64(vs.rng, i, market_seed, 0)
-    env_warmup_nb(vs.market[i], vs.hist[i], kp, PCG64Stream(vs.rng, i))
+    x = env_warmup_nb(vs.market[i], vs.hist[i], kp, PCG64Stream(vs.rng, i))
     vs.t[i], vs.position[i] = 0, ec.initial_position
-    env_observation_nb(vs.market[i], vs.hist[i], 0, ec.initial_position, ec, obs[i])
+    env_ring_observation_nb(vs.market[i], vs.hist[i], x, 0, ec.initial_position, ec, obs[i])
 
 @env_kernel_uncached
 def vec_reset_nb(env_seeds, vs, kp, ec, obs):
@@ -256,20 +257,49 @@ def vec_reset_nb(env_seeds, vs, kp, ec, obs):
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #60069305
 @env_kernel_uncached
+def draw_day_nb(vs):
+    "The day's five variates of every env (normals z_s, z_h, z_v, uniform u, exponential size) into vs.draws[:, :5]."
+    for i in range(vs.draws.shape[0]):
+        vs.draws[i, 0] = standard_normal(vs.rng, i)
+        vs.draws[i, 1] = standard_normal(vs.rng, i)
+        vs.draws[i, 2] = standard_normal(vs.rng, i)
+        vs.draws[i, 3] = next_double(vs.rng, i)
+        vs.draws[i, 4] = standard_exponential(vs.rng, i)
+
+@env_inline_uncached
+def _move_markets(vs, kp):
+    "Every env's market one day on from its drawn variates; the spread before -> draws[:, 5], log(s/theta) after -> draws[:, 6]."
+    d = vs.draws
+    for i in range(d.shape[0]):
+        d[i, 5] = vs.market[i, SPREAD_BP]
+        d[i, 6] = advance_spread(vs.market[i], kp, d[i, 0], d[i, 1], d[i, 2], d[i, 3], d[i, 4])
+
+@env_inline_uncached
+def _book_env(i, w_new, vs, kp, ec, out):
+    "Env i's book for the day at target weight `w_new`, then the same-step autoreset."
+    out.reward[i] = env_book_nb(vs.market[i], vs.hist[i], vs.t[i], vs.position[i], w_new, vs.draws[i, 5], vs.draws[i, 6],
+                                ec, out.info[i], out.obs[i])
+    vs.t[i] += 1
+    vs.position[i] = w_new
+    terminated, truncated = env_status_nb(ec, vs.t[i])
+    out.terminated[i], out.truncated[i] = terminated, truncated
+    if terminated or truncated:
+        for k in range(out.obs.shape[1]): out.final_obs[i, k] = out.obs[i, k]
+        reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
+
+@env_kernel_uncached
 def vec_step_nb(actions, positions, vs, kp, ec, out):
-    "One day of every env in place; envs whose episode ends are reset at once (SAME_STEP autoreset)."
-    for i in range(actions.shape[0]):
-        w_new = positions[actions[i]]
-        out.reward[i] = env_step_nb(vs.market[i], vs.hist[i], vs.t[i], vs.position[i], w_new, kp, ec,
-                                    PCG64Stream(vs.rng, i), out.info[i])
-        vs.t[i] += 1
-        vs.position[i] = w_new
-        terminated, truncated = env_status_nb(ec, vs.t[i])
-        out.terminated[i], out.truncated[i] = terminated, truncated
-        env_observation_nb(vs.market[i], vs.hist[i], vs.t[i], w_new, ec, out.obs[i])
-        if terminated or truncated:
-            for k in range(out.obs.shape[1]): out.final_obs[i, k] = out.obs[i, k]
-            reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
+    "One day of every env in place, actions = indices into `positions`; envs whose episode ends are reset at once (SAME_STEP autoreset)."
+    draw_day_nb(vs)
+    _move_markets(vs, kp)
+    for i in range(actions.shape[0]): _book_env(i, positions[actions[i]], vs, kp, ec, out)
+
+@env_kernel_uncached
+def vec_step_weights_nb(weights, vs, kp, ec, out):
+    "`vec_step_nb` with target weights (continuous actions, float64[N]) instead of indices."
+    draw_day_nb(vs)
+    _move_markets(vs, kp)
+    for i in range(weights.shape[0]): _book_env(i, weights[i], vs, kp, ec, out)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #54776633
 def check_vec_config(config: CreditSpreadConfig) -> None:
@@ -323,7 +353,7 @@ def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, opti
     vec_reset_nb(self._env_seeds(seed), self.state, self._kp, self._ec, self.out.obs)
     self._needs_reset, self._seeded = False, True
     vs, every = self.state, np.ones(self.num_envs, bool)
-    infos = {"spread_bp": vs.hist[:, -1].copy(), "position": vs.position.copy(), "market_seed": vs.market_seed.copy()}
+    infos = {"spread_bp": vs.market[:, SPREAD_BP].copy(), "position": vs.position.copy(), "market_seed": vs.market_seed.copy()}
     return self.out.obs.copy(), {**infos, **{"_" + k: every.copy() for k in infos}}
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #b9971d9e
@@ -348,7 +378,7 @@ def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
     "Infos of a step as SyncVectorEnv(SAME_STEP) lays them out, `done` = envs that were just reset."
     running, info, vs, infos = ~done, self.out.info, self.state, {}
     for k, name in enumerate(INFO_NAMES):
-        if name == "spread_bp": _masked(infos, name, np.where(running, info[:, k], vs.hist[:, -1]), running | done)
+        if name == "spread_bp": _masked(infos, name, np.where(running, info[:, k], vs.market[:, SPREAD_BP]), running | done)
         elif name == "position": _masked(infos, name, np.where(running, info[:, k], vs.position), running | done)
         else: _masked(infos, name, info[:, k], running)
     _masked(infos, "market_seed", vs.market_seed, done)
@@ -410,7 +440,7 @@ def step_wait(self: CreditSpreadSB3VecEnv):
     for i in np.flatnonzero(dones).tolist():
         infos[i]["terminal_observation"] = out.final_obs[i].copy()
         infos[i]["TimeLimit.truncated"] = time_limit[i]
-        self.reset_infos[i] = dict(spread_bp=float(v.state.hist[i, -1]), position=float(v.state.position[i]),
+        self.reset_infos[i] = dict(spread_bp=float(v.state.market[i, SPREAD_BP]), position=float(v.state.position[i]),
                                    market_seed=int(v.state.market_seed[i]))
     return out.obs.copy(), out.reward.astype(np.float32), dones, infos
 
