@@ -169,7 +169,7 @@ def test_tables_shape_and_intervals(tiny_study):
     o = tiny_study.overall_table
     assert set(o.policy) == {"passive_ig", "carry", "momentum", "value", "ppo"}
     assert sorted(o.cost_multiplier.unique()) == [1.0, 2.0, 3.0]
-    for k in ("sharpe", "annual_return", "max_drawdown", "turnover", "sortino", "var_95", "cvar_95"):
+    for k in ("sharpe", "annual_return", "max_drawdown", "turnover", "sortino", "var_95", "cvar_95", "var_99", "cvar_99"):
         assert (o[f"{k}_lo"] <= o[f"{k}_hi"] + 1e-12).all(), k
     # passive IG pays more costs at 3x than at 1x and the engine's decisions do not depend on costs
     pi = o[o.policy == "passive_ig"].set_index("cost_multiplier")
