@@ -319,9 +319,9 @@ def evaluate_constraints(policy,  # callable obs -> action (on the ConstraintCos
 CHAPTER_AGENTS = ("ppo", "lagrangian", "projected", "lagrangian_projected")
 CHAPTER_ENV = CreditSpreadConfig(market_model="synthetic", bond_rating="BB", maturity_years=3.0, spread_duration_years=2.8,
                                  positions=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), capital_usd=2e6)
-CHAPTER_LIMITS = ConstraintLimits(var_loss_limit=0.005, max_drawdown=0.05, spread_duration_band_years=(-2.0, 5.0),
+CHAPTER_LIMITS = ConstraintLimits(var_loss_limit=0.004, max_drawdown=0.04, spread_duration_band_years=(-2.0, 4.0),
                                   max_gross_leverage=2.0, max_abs_position=2.0)
-CHAPTER_BUDGETS = {"var": round(cvar_excess_budget(0.005, 0.0075, 0.95, 252), 6), "drawdown": 0.005}
+CHAPTER_BUDGETS = {"var": round(cvar_excess_budget(0.004, 0.0055, 0.95, 252), 6), "drawdown": 0.003}
 CHAPTER_PPO = PPOConfig(n_envs=8, n_steps=256, batch_size=512, n_epochs=5, gamma=0.999)
 
 # %% ../nbs/43_agents.lagrangian.ipynb #164076b4
