@@ -118,3 +118,15 @@ def test_ppo_within_five_percent_of_almgren_chriss():
     x = sched.holdings_frac.to_numpy() * AC.quantity
     gap = exact_linear_objective(x, AC)["J"] / exact_linear_objective(ac_holdings(AC), AC)["J"] - 1
     assert gap < 0.05, gap
+
+
+def test_best_constant_fraction_in_the_linear_setting_is_near_ac():
+    # AC's schedule sends 46-58 % of what is left each day (1000/542/290/148/62k); the best constant fraction is close
+    from credit_rl.execution import best_constant_fraction, constant_fraction_policy
+    f, J = best_constant_fraction(AC, n_episodes=4000)
+    assert 0.4 <= f <= 0.6, f
+    x = 1e6 * (1 - f) ** np.arange(6); x[-1] = 0.0
+    gap = exact_linear_objective(x, AC)["J"] / exact_linear_objective(ac_holdings(AC), AC)["J"] - 1
+    assert 0 <= gap < 0.03, gap                                  # AC is optimal, a constant fraction nearly so
+    assert J[1.0] == pytest.approx(2.5625e6, rel=1e-9)           # selling all on day 1: $2.5625M (calibration.md §5), no risk
+    with pytest.raises(ValueError, match="fraction"): constant_fraction_policy(1.5)
