@@ -202,3 +202,90 @@ def test_sb3_adapter_rejects_reset_options():
     venv.set_options({"reset_mask": [True, False]})
     with pytest.raises(ValueError, match="options"):
         venv.reset()
+
+
+# --- the calibrated market (market_model='synthetic') and continuous actions --------------------------------------
+
+TWIN_CONFIGS = {
+    "synthetic, discrete": CreditSpreadConfig(market_model="synthetic", episode_days=7),
+    "synthetic, continuous": CreditSpreadConfig(market_model="synthetic", action_type="continuous", episode_days=6,
+                                                max_abs_weight=2.0, initial_position=0.5),
+    "synthetic HY, no regime features, short maturity": CreditSpreadConfig(
+        market_model="synthetic", bond_rating="BB", bond_sector="utilities", regime_features=False, episode_days=9,
+        maturity_years=5 / 252, positions=(-1.0, 0.0, 0.5, 1.0)),
+    "single_bond, continuous": CreditSpreadConfig(action_type="continuous", episode_days=8),
+}
+
+
+def _actions(cfg, n_steps, n, seed):
+    "Random actions of the config's space: indices, or float32 target weights of shape (n, 1)."
+    rng = np.random.default_rng(seed)
+    if cfg.action_type == "discrete": return rng.integers(0, len(cfg.positions), (n_steps, n))
+    return rng.uniform(-cfg.max_abs_weight, cfg.max_abs_weight, (n_steps, n, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(TWIN_CONFIGS))
+def test_twin_equals_single_envs_bitwise_on_the_calibrated_market_and_continuous_actions(name):
+    """CreditSpreadVecEnv vs N plain envs, same seeds and actions, across autoresets: obs, rewards, flags, P&L parts,
+    path infos (VIX, liquidity stress, regime) and market seeds identical."""
+    cfg, n, n_steps = TWIN_CONFIGS[name], 4, 22
+    venv, envs = CreditSpreadVecEnv(n, cfg), [CreditSpreadEnv(cfg) for _ in range(n)]
+    obs, infos = venv.reset(seed=300)
+    assert obs.shape == (n, len(envs[0].obs_names)) and venv.single_observation_space == envs[0].observation_space
+    assert venv.single_action_space == envs[0].action_space
+    for k, env in enumerate(envs):
+        o, i = env.reset(seed=300 + k)
+        assert_bitwise(obs[k], o, f"reset obs env {k}")
+        assert infos["spread_bp"][k] == i["spread_bp"] and infos["market_seed"][k] == i["market_seed"]
+    n_done = 0
+    for t, a in enumerate(_actions(cfg, n_steps, n, 9)):
+        obs, rew, term, trunc, infos = venv.step(a)
+        for k, env in enumerate(envs):
+            o, r, te, tr, info = env.step(a[k])
+            assert_bitwise(rew[k], np.float64(r), f"reward env {k} step {t}")
+            assert_bitwise(venv.out.info[k], np.array([info[x] for x in INFO_NAMES]), f"info env {k} step {t}")
+            assert (term[k], trunc[k]) == (te, tr)
+            info_src = infos["final_info"] if te or tr else infos
+            for key in ("vix", "liquidity_stress", "regime"):
+                if key in info: assert info_src[key][k] == info[key], (key, k, t)
+            if te or tr:
+                n_done += 1
+                assert_bitwise(infos["final_obs"][k], o, f"final obs env {k} step {t}")
+                o, i = env.reset()
+                assert infos["market_seed"][k] == i["market_seed"] and infos["spread_bp"][k] == i["spread_bp"]
+            assert_bitwise(obs[k], o, f"obs env {k} step {t}")
+    assert n_done >= 2 * n, "the test must cross autoresets"
+
+
+def test_synthetic_twin_equals_sync_vector_env_and_dummy_vec_env():
+    """gymnasium layout of the infos (path keys included) and SB3 adapter equal SyncVectorEnv / DummyVecEnv."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+    cfg, n = TWIN_CONFIGS["synthetic, continuous"], 3
+    ours = CreditSpreadVecEnv(n, cfg)
+    ref = gym.vector.SyncVectorEnv([lambda: CreditSpreadEnv(cfg)] * n, autoreset_mode=AutoresetMode.SAME_STEP)
+    for x, y in zip(ours.reset(seed=11), ref.reset(seed=11)): _assert_same_infos(x, y)
+    acts = _actions(cfg, 16, n, 5)
+    for a in acts:
+        for x, y in zip(ours.step(a), ref.step(a)): _assert_same_infos(x, y)
+    sb3, dummy = CreditSpreadSB3VecEnv(n, cfg), DummyVecEnv([lambda: CreditSpreadEnv(cfg)] * n)
+    sb3.seed(4); dummy.seed(4)
+    assert_bitwise(sb3.reset(), dummy.reset(), "reset obs")
+    assert sb3.reset_infos == dummy.reset_infos
+    for a in acts:
+        (o1, r1, d1, i1), (o2, r2, d2, i2) = sb3.step(a), dummy.step(a)
+        assert_bitwise(o1, o2, "obs"); assert_bitwise(r1, r2, "rewards"); assert np.array_equal(d1, d2)
+        for x, y in zip(i1, i2):
+            assert set(x) == set(y)
+            for key in y: assert np.array_equal(x[key], y[key]), key
+        assert sb3.reset_infos == dummy.reset_infos
+
+
+def test_twin_rejects_real_data_and_bad_continuous_actions():
+    with pytest.raises(ValueError, match="market_model='real'"):
+        CreditSpreadVecEnv(2, {"market_model": "real"})
+    venv = CreditSpreadVecEnv(2, {"action_type": "continuous", "max_abs_weight": 1.5})
+    venv.reset(seed=0)
+    for bad, msg in (([0.1, np.inf], "env 1 got inf"), ([[0.1], [1.6]], "env 1 got 1.6"), ([0.1], r"shape \(1,\)"),
+                     (["a", "b"], "finite target weights")):
+        with pytest.raises(ValueError, match=msg):
+            venv.step(bad)

@@ -26,16 +26,19 @@ from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_doub
 from stable_baselines3.common.vec_env import VecEnv
 
 from ..config import from_dict
-from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, WARMUP_DAYS, CreditSpreadConfig, env_book_nb,
-                                   env_consts, env_inline_uncached, env_kernel, env_kernel_uncached, env_ring_observation_nb,
-                                   env_status_nb, env_warmup_nb)
+from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
+from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, REGIME_OBS_NAMES, TRADING_DAYS_PER_YEAR, WARMUP_DAYS,
+                                   CreditSpreadConfig, _clip_obs, bond_consts, env_book_nb, env_consts, env_inline_uncached,
+                                   env_kernel, env_kernel_uncached, env_ring_observation_nb, env_status_nb, env_warmup_nb,
+                                   maturity_years_nb, path_observations, spread_duration_nb, synthetic_path)
 from ..market import N_SPREAD_STATE, SPREAD_BP, advance_spread, kernel_params
 
 # %% auto #0
-__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double', 'standard_exponential',
-           'standard_normal', 'next_episode_seed', 'PCG64Stream', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec',
-           'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb', 'vec_step_weights_nb', 'check_vec_config',
-           'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
+__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'PATH_TABLES', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double',
+           'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream', 'SpreadVecState',
+           'SpreadVecStep', 'alloc_vec', 'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb',
+           'vec_step_weights_nb', 'PathVecState', 'PathCostConsts', 'alloc_path_vec', 'alloc_step', 'load_episode',
+           'path_book_nb', 'path_step_nb', 'check_vec_config', 'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #c724ec64
 @intrinsic
@@ -302,14 +305,101 @@ def vec_step_weights_nb(weights, vs, kp, ec, out):
     for i in range(weights.shape[0]): _book_env(i, weights[i], vs, kp, ec, out)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #54776633
-def check_vec_config(config: CreditSpreadConfig) -> None:
-    "ValueError naming the field if `config` uses a mode the batched twin does not support."
-    bad = [f"{k}={getattr(config, k)!r} (allowed here: {v!r})" for k, v in (("market_model", "single_bond"), ("action_type", "discrete"))
-           if getattr(config, k) != v]
-    if bad: raise ValueError(f"CreditSpreadVecEnv batches market_model='single_bond' with discrete actions only; got {', '.join(bad)}: "
-                             "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv for this config")
+class PathVecState(NamedTuple):
+    "State of N envs on the calibrated market: each env's episode tables (row k = env k) and its book."
+    spread_bp: np.ndarray          # float64[N, n_path]: the bond's spread, path days 0 .. WARMUP_DAYS + episode_days, bp
+    stress: np.ndarray             # float64[N, n_path]: liquidity stress of the cost grid
+    volume_usd: np.ndarray         # float64[N, n_path]: bond's daily traded notional, USD
+    spread_vol_bp_day: np.ndarray  # float64[N, n_path]: trailing 20-day realized spread vol, bp/day
+    informed_share: np.ndarray     # float64[N, n_path]: informed share of order flow
+    half_spread_bp: np.ndarray     # float64[N, n_path]: given half-spread (NaN = cost grid)
+    vix: np.ndarray                # float64[N, n_path]: VIX (infos)
+    regime: np.ndarray             # int64[N, n_path]: true regime (infos, for analysis only)
+    rows: np.ndarray               # float64[N, episode_days + 1, n_obs]: unclipped observation rows, position slot 0
+    t: np.ndarray                  # int64[N]: episode day
+    position: np.ndarray           # float64[N]: weight held, x capital
+    market_seed: np.ndarray        # int64[N]: market seed of the current episode
+
+class PathCostConsts(NamedTuple):
+    "The bond's cost-grid codes for the kernel (`envs.spread.BondConsts` without its strings)."
+    rating_code: int; client_code: int; venue_code: int; delay_minutes: float; cost_kp: tuple
+
+PATH_TABLES = ("spread_bp", "stress", "volume_usd", "spread_vol_bp_day", "informed_share", "half_spread_bp", "vix", "regime")
+
+def alloc_path_vec(n: int, config: CreditSpreadConfig, n_obs: int) -> PathVecState:
+    "Zeroed tables for `n` envs of `config` with `n_obs` features."
+    n_path, z = WARMUP_DAYS + config.episode_days + 1, np.zeros
+    return PathVecState(*(z((n, n_path)) for _ in PATH_TABLES[:-1]), z((n, n_path), np.int64),
+                        z((n, config.episode_days + 1, n_obs)), z(n, np.int64), z(n), z(n, np.int64))
+
+def alloc_step(n: int, n_obs: int) -> SpreadVecStep:
+    "Zeroed step outputs for `n` envs with `n_obs` features."
+    return SpreadVecStep(np.zeros((n, n_obs), np.float32), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool),
+                         np.zeros((n, len(INFO_NAMES))), np.zeros((n, n_obs), np.float32))
+
+# %% ../../nbs/31_envs.spread_vec.ipynb #e92de89d
+def load_episode(ps: PathVecState, i: int, config: CreditSpreadConfig, bc, with_regime: bool, market_seed: int, obs: np.ndarray) -> None:
+    "Env i starts the episode of `market_seed`: its tables built as `CreditSpreadEnv.reset` builds them; first observation into obs[i]."
+    pm = synthetic_path(config, market_seed)
+    rows = path_observations(pm, config, bc, with_regime)
+    for name in PATH_TABLES: getattr(ps, name)[i] = getattr(pm, name)
+    ps.rows[i] = rows
+    ps.t[i], ps.position[i], ps.market_seed[i] = 0, float(config.initial_position), market_seed
+    row = rows[0].copy(); row[5] = ps.position[i]
+    obs[i] = np.clip(row, -OBS_CLIP, OBS_CLIP).astype(np.float32)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #50af2e42
+@env_inline_uncached
+def _path_half_spread(ps, i, k, abs_notional, maturity_years, pc):
+    "`envs.spread.quoted_half_spread_bp` on env i's tables: the given half-spread, else the cost grid at the day's stress."
+    hs = ps.half_spread_bp[i, k]
+    if not math.isnan(hs): return hs
+    return client_half_spread_bp_nb(abs_notional, pc.rating_code, maturity_bucket_nb(maturity_years, pc.cost_kp),
+                                    pc.client_code, pc.venue_code, ps.stress[i, k], pc.cost_kp)
+
+@env_inline_uncached
+def path_book_nb(ps, i, w_new, ec, pc, info):
+    "`CreditSpreadEnv._path_step` for env i (day t -> t+1 on its tables); fills `info` (INFO_NAMES order); returns the reward."
+    t, w_old = ps.t[i], ps.position[i]
+    k, dt = t + WARMUP_DAYS, 1.0 / TRADING_DAYS_PER_YEAR
+    s0, s1 = ps.spread_bp[i, k], ps.spread_bp[i, k + 1]
+    pnl_spread = -w_old * spread_duration_nb(ec, t) * (s1 - s0) / 1e4
+    pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
+    trade_notional, tau1 = (w_new - w_old) * ec.capital_usd, maturity_years_nb(ec, t + 1)
+    cost = 0.0
+    if ec.include_costs and trade_notional != 0.0:                                 # envs.spread.path_fill_cost / capital
+        q = abs(trade_notional)
+        sigma_daily = spread_duration_nb(ec, t + 1) * ps.spread_vol_bp_day[i, k + 1] / 1e4
+        _, imp_t, imp_p, delay = cost_breakdown_nb(q, pc.rating_code, maturity_bucket_nb(tau1, pc.cost_kp), pc.client_code,
+                                                   pc.venue_code, sigma_daily, ps.volume_usd[i, k + 1], ps.stress[i, k + 1],
+                                                   pc.delay_minutes, ps.informed_share[i, k + 1], pc.cost_kp)
+        cost = (_path_half_spread(ps, i, k + 1, q, tau1, pc) / 1e4 * q + imp_t + imp_p + delay) / ec.capital_usd
+    hs = _path_half_spread(ps, i, k + 1, abs(trade_notional) if trade_notional != 0.0 else ec.capital_usd, tau1, pc)
+    info[0], info[1], info[2], info[3], info[4] = s1, w_new, pnl_spread, pnl_carry, pnl_financing
+    info[5], info[6], info[7] = cost, hs, trade_notional
+    return pnl_spread + pnl_carry + pnl_financing - cost
+
+@env_kernel_uncached
+def path_step_nb(weights, ps, ec, pc, out):
+    "One day of every env on its tables, to target weights `weights` (float64[N]); no autoreset (the caller rebuilds ended episodes)."
+    for i in range(weights.shape[0]):
+        w_new = weights[i]
+        out.reward[i] = path_book_nb(ps, i, w_new, ec, pc, out.info[i])
+        ps.t[i] += 1
+        ps.position[i] = w_new
+        terminated, truncated = env_status_nb(ec, ps.t[i])
+        out.terminated[i], out.truncated[i] = terminated, truncated
+        row = ps.rows[i, ps.t[i]]
+        for k in range(row.shape[0]): out.obs[i, k] = _clip_obs(w_new if k == 5 else row[k])
+
+# %% ../../nbs/31_envs.spread_vec.ipynb #73a27a66
+def check_vec_config(config: CreditSpreadConfig) -> None:
+    "ValueError naming the field if `config` uses a mode the batched twin does not support."
+    if config.market_model not in ("single_bond", "synthetic"):
+        raise ValueError(f"CreditSpreadVecEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
+                         "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv(config, frame) for this config")
+
+# %% ../../nbs/31_envs.spread_vec.ipynb #431bca62
 class CreditSpreadVecEnv(gym.vector.VectorEnv):
     "N CreditSpreadEnvs stepped by one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -318,16 +408,26 @@ class CreditSpreadVecEnv(gym.vector.VectorEnv):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
-        self.config = config = config or CreditSpreadConfig()
-        check_vec_config(config)
-        self.num_envs, self._kp, self._ec = int(num_envs), kernel_params(config.market), env_consts(config)
-        self._positions = np.asarray(config.positions, dtype=float)
-        self.single_observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(OBS_NAMES),), dtype=np.float32)
-        self.single_action_space = spaces.Discrete(len(config.positions))
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.state, self.out = alloc_vec(self.num_envs)
-        self._needs_reset, self._seeded = True, False
+        self.config = c = config or CreditSpreadConfig()
+        check_vec_config(c)
+        n = self.num_envs = int(num_envs)
+        self._kp, self._ec = kernel_params(c.market), env_consts(c)
+        self._positions = np.asarray(c.positions, dtype=float)
+        self._path_mode, self._continuous = c.market_model == "synthetic", c.action_type == "continuous"
+        self._with_regime = self._path_mode and c.regime_features is not False
+        self.obs_names = OBS_NAMES + (REGIME_OBS_NAMES if self._with_regime else ())
+        self.single_observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(self.obs_names),), dtype=np.float32)
+        self.single_action_space = (spaces.Box(-c.max_abs_weight, c.max_abs_weight, shape=(1,), dtype=np.float32) if self._continuous
+                                    else spaces.Discrete(len(c.positions)))
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.action_space = batch_space(self.single_action_space, n)
+        if self._path_mode:   # tables per env; episode streams as numpy Generators (autoresets happen in Python)
+            self.state, self.out = alloc_path_vec(n, c, len(self.obs_names)), alloc_step(n, len(self.obs_names))
+            self._bc = bond_consts(c)
+            self._pc = PathCostConsts(self._bc.rating_code, self._bc.client_code, self._bc.venue_code, self._bc.delay_minutes, self._bc.cost_kp)
+            self._episode_rngs = [None] * n
+        else: self.state, self.out = alloc_vec(n)
+        self._needs_reset, self._seeded, self._path_infos = True, False, {}
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #d1aa08e8
 @patch
@@ -347,19 +447,37 @@ def _env_seeds(self: CreditSpreadVecEnv, seed) -> np.ndarray:
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #31af740e
 @patch
+def _path_reset(self: CreditSpreadVecEnv, i: int, seed: int) -> None:
+    "Env i's new episode (path mode): seed >= 0 as CreditSpreadEnv.reset(seed=seed), -1 as reset()."
+    if seed >= 0: self._episode_rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))  # gymnasium's np_random
+    market_seed = seed if seed >= 0 else int(self._episode_rngs[i].integers(0, 2**63 - 1))
+    load_episode(self.state, i, self.config, self._bc, self._with_regime, market_seed, self.out.obs)
+
+@patch
+def _current_spread(self: CreditSpreadVecEnv) -> np.ndarray:
+    "Spread of each env's current episode day, bp."
+    if not self._path_mode: return self.state.market[:, SPREAD_BP].copy()
+    ps = self.state
+    return ps.spread_bp[np.arange(self.num_envs), ps.t + WARMUP_DAYS]
+
+@patch
 def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
-    "Reset every env (see seeds above); returns (obs float32[N, 6], infos)."
+    "Reset every env (see seeds above); returns (obs float32[N, n_obs], infos)."
     if options: raise ValueError(f"options are not supported by CreditSpreadVecEnv, got {options!r}")
-    vec_reset_nb(self._env_seeds(seed), self.state, self._kp, self._ec, self.out.obs)
+    seeds = self._env_seeds(seed)
+    if self._path_mode:
+        for i, s in enumerate(seeds.tolist()): self._path_reset(i, s)
+    else: vec_reset_nb(seeds, self.state, self._kp, self._ec, self.out.obs)
     self._needs_reset, self._seeded = False, True
     vs, every = self.state, np.ones(self.num_envs, bool)
-    infos = {"spread_bp": vs.market[:, SPREAD_BP].copy(), "position": vs.position.copy(), "market_seed": vs.market_seed.copy()}
+    infos = {"spread_bp": self._current_spread(), "position": vs.position.copy(), "market_seed": vs.market_seed.copy()}
     return self.out.obs.copy(), {**infos, **{"_" + k: every.copy() for k in infos}}
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #b9971d9e
 @patch
 def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
-    "Actions as int64[N]; ValueError unless N integers in [0, len(positions))."
+    "Discrete: actions as int64[N], ValueError unless N integers in [0, len(positions)). Continuous: target weights float64[N]."
+    if self._continuous: return self._check_weights(actions)
     a, k, n = np.asarray(actions), len(self.config.positions), self.num_envs
     allowed = f"{n} integers in [0, {k}) selecting target weights from positions={self.config.positions}"
     if a.shape != (n,) or a.dtype.kind not in "iu":
@@ -367,6 +485,20 @@ def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
     bad = np.flatnonzero((a < 0) | (a >= k))
     if bad.size: raise ValueError(f"actions must be {allowed}; env {bad[0]} got {a[bad[0]].item()!r}")
     return a.astype(np.int64, copy=False)
+
+# %% ../../nbs/31_envs.spread_vec.ipynb #9ce9efe8
+@patch
+def _check_weights(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+    "Continuous actions as float64[N] target weights; ValueError unless N finite numbers within +-max_abs_weight."
+    n, m = self.num_envs, self.config.max_abs_weight
+    allowed = f"{n} finite target weights in [-{m}, {m}] (max_abs_weight), shape ({n}, 1) or ({n},)"
+    try: a = np.asarray(actions, dtype=float)
+    except (TypeError, ValueError): raise ValueError(f"actions must be {allowed}; got {actions!r}") from None
+    if a.shape not in ((n,), (n, 1)): raise ValueError(f"actions must be {allowed}; got shape {a.shape}")
+    a = a.reshape(n)
+    bad = np.flatnonzero(~np.isfinite(a) | (np.abs(a) > m))
+    if bad.size: raise ValueError(f"actions must be {allowed}; env {bad[0]} got {a[bad[0]].item()!r}")
+    return a
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #78df3262
 def _masked(infos: dict, name: str, values: np.ndarray, mask: np.ndarray) -> None:
@@ -378,27 +510,47 @@ def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
     "Infos of a step as SyncVectorEnv(SAME_STEP) lays them out, `done` = envs that were just reset."
     running, info, vs, infos = ~done, self.out.info, self.state, {}
     for k, name in enumerate(INFO_NAMES):
-        if name == "spread_bp": _masked(infos, name, np.where(running, info[:, k], vs.market[:, SPREAD_BP]), running | done)
+        if name == "spread_bp": _masked(infos, name, np.where(running, info[:, k], self._current_spread()), running | done)
         elif name == "position": _masked(infos, name, np.where(running, info[:, k], vs.position), running | done)
         else: _masked(infos, name, info[:, k], running)
+    for name, values in self._path_infos.items(): _masked(infos, name, values, running)
     _masked(infos, "market_seed", vs.market_seed, done)
     if done.any():
         final_obs = np.full(self.num_envs, None, dtype=object)
         for i in np.flatnonzero(done): final_obs[i] = self.out.final_obs[i].copy()
         final_info = {}
         for k, name in enumerate(INFO_NAMES): _masked(final_info, name, info[:, k], done)
+        for name, values in self._path_infos.items(): _masked(final_info, name, values, done)
         infos.update(final_obs=final_obs, _final_obs=done.copy(), final_info=final_info, _final_info=done.copy())
     return infos
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #afbec3d8
 @patch
+def _advance(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+    "Check `actions`, step every env with its kernel, autoreset (in Python in path mode); returns the done mask."
+    if self._needs_reset: raise RuntimeError("call reset() before step()")
+    a, out = self._check_actions(actions), self.out
+    if self._path_mode:
+        path_step_nb(a if self._continuous else self._positions[a], self.state, self._ec, self._pc, out)
+        ps, rows = self.state, np.arange(self.num_envs)
+        k = ps.t + WARMUP_DAYS                                               # the day just reached (before any reset)
+        self._path_infos = {"vix": ps.vix[rows, k], "liquidity_stress": ps.stress[rows, k], "regime": ps.regime[rows, k]}
+        done = out.terminated | out.truncated
+        for i in np.flatnonzero(done).tolist():
+            out.final_obs[i] = out.obs[i]
+            self._path_reset(i, -1)
+        return done
+    self._path_infos = {}
+    if self._continuous: vec_step_weights_nb(a, self.state, self._kp, self._ec, out)
+    else: vec_step_nb(a, self._positions, self.state, self._kp, self._ec, out)
+    return out.terminated | out.truncated
+
+@patch
 def step(self: CreditSpreadVecEnv, actions):
     "Step every env (same-step autoreset); returns obs, rewards (float64), terminations, truncations, infos."
-    if self._needs_reset: raise RuntimeError("call reset() before step()")
-    vec_step_nb(self._check_actions(actions), self._positions, self.state, self._kp, self._ec, self.out)
+    done = self._advance(actions)
     out = self.out
-    return (out.obs.copy(), out.reward.copy(), out.terminated.copy(), out.truncated.copy(),
-            self._step_infos(out.terminated | out.truncated))
+    return (out.obs.copy(), out.reward.copy(), out.terminated.copy(), out.truncated.copy(), self._step_infos(done))
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #6f9f6a71
 class CreditSpreadSB3VecEnv(VecEnv):
@@ -429,18 +581,18 @@ def step_async(self: CreditSpreadSB3VecEnv, actions: np.ndarray) -> None:
 def step_wait(self: CreditSpreadSB3VecEnv):
     "Step every env: (obs, float32 rewards, dones, infos list); ended episodes restart in the same step."
     v = self.venv
-    if v._needs_reset: raise RuntimeError("call reset() before step()")
-    vec_step_nb(v._check_actions(self._actions), v._positions, v.state, v._kp, v._ec, v.out)
+    dones = v._advance(self._actions)
     out = v.out
-    dones = out.terminated | out.truncated
     time_limit = (out.truncated & ~out.terminated).tolist()              # SB3's "TimeLimit.truncated"
     if self.step_infos:
-        infos = [dict(zip(INFO_NAMES, row), **{"TimeLimit.truncated": tl}) for row, tl in zip(out.info.tolist(), time_limit)]
+        extra = [dict(zip(v._path_infos, vals)) for vals in zip(*(x.tolist() for x in v._path_infos.values()))] or [{}] * self.num_envs
+        infos = [dict(zip(INFO_NAMES, row), **ex, **{"TimeLimit.truncated": tl}) for row, ex, tl in zip(out.info.tolist(), extra, time_limit)]
     else: infos = [{} for _ in range(self.num_envs)]
+    spread = v._current_spread() if dones.any() else None
     for i in np.flatnonzero(dones).tolist():
         infos[i]["terminal_observation"] = out.final_obs[i].copy()
         infos[i]["TimeLimit.truncated"] = time_limit[i]
-        self.reset_infos[i] = dict(spread_bp=float(v.state.market[i, SPREAD_BP]), position=float(v.state.position[i]),
+        self.reset_infos[i] = dict(spread_bp=float(spread[i]), position=float(v.state.position[i]),
                                    market_seed=int(v.state.market_seed[i]))
     return out.obs.copy(), out.reward.astype(np.float32), dones, infos
 
