@@ -330,7 +330,9 @@ def regime_bars_figure(summary: pd.DataFrame, title: str = "Per-regime performan
     colours = {"film": "#1f77b4", "concat": "#ff7f0e", "none": "#7f7f7f", "passive": "#2ca02c"}
     for j, k in enumerate(keys, 1):
         scale = METRIC_LABELS[k][1]
-        for v, g in summary[summary.metric == k].groupby("variant", sort=False):
+        rows = summary[summary.metric == k]
+        for v in sorted(rows["variant"].unique(), key=lambda v: (VARIANTS + (v,)).index(v)):   # film, concat, none order
+            g = rows[rows.variant == v]
             fig.add_bar(x=g["regime"], y=g["mean"] * scale, name=v, legendgroup=v, showlegend=j == 1, marker_color=colours.get(v),
                         error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["mean"]) * scale,
                                      arrayminus=(g["mean"] - g["lo"]) * scale), row=1, col=j)
