@@ -1,4 +1,4 @@
-"Constraint costs (CMDP) and action projection: cost math on scripted steps, zero hard-limit breaches, env checkers."
+"Constraint costs (CMDP) and action projection: cost math on scripted steps, zero hard-limit breaches (single bond and CrossAssetEnv, random limits and actions), projection idempotent and leaving feasible books alone, infeasible limits named, env checkers."
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -258,3 +258,15 @@ def test_cross_asset_discrete_templates_are_projected_to_a_feasible_template():
         executed.append(info["executed_action"])
     # infeasible: 4 long LQD (8.5 y > 8 y), 7 the ETF trade (2.9x gross), 8 short CDX HY (-4 y < -2 y): the nearest feasible is flat
     assert executed == [0, 1, 2, 3, 0, 5, 6, 0, 0] * 3
+
+
+def test_env_checkers_pass_on_projected_cross_asset_env():
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for mode in ("continuous", "discrete"):
+            check_env(ConstraintCosts(ProjectedActions(CrossAssetEnv(episode_days=20, action_mode=mode), XLIM), XLIM), skip_render_check=True)
+            sb3_check_env(ConstraintCosts(ProjectedActions(CrossAssetEnv(episode_days=20, action_mode=mode), XLIM), XLIM))

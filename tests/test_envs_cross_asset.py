@@ -1,7 +1,9 @@
-"""Tests of CrossAssetEnv and its batched twin: the market is the synthetic one, batch == single bitwise and
-independent of N, reward accounting by hand, no look-ahead, bad input, env checkers, vector adapters, and the
-honest-finance checks (a naive convergence rule loses in the COVID dislocation and on stress days; seeing the ETF
-premium is no free lunch after costs)."""
+"""Tests of CrossAssetEnv and its batched twin: the market is the synthetic one plus the env's relative-value layer (basis,
+CDX, ETF NAV/price/premium), batch == single bitwise and independent of N, reward accounting by hand, no look-ahead, bad
+input, env checkers, vector adapters, and the honest-finance checks: the basis is persistent and widens with liquidity
+stress; the naive convergence rule loses in the COVID dislocation and in stress spells (CI below 0 over 200 paths); no
+simple rule (convergence, its halves, threshold variants, a VIX filter, the premium trade) nets a whole-sample Sharpe
+>= 1 on 200 paths; seeing the ETF premium is no free lunch after costs."""
 import dataclasses
 import warnings
 

@@ -47,6 +47,19 @@ def plain_env(cfg):
     return fn
 
 
+def wrapped_env(cfg):
+    "Plain env inside ProjectedActions (hard limits) and ConstraintCosts (CMDP costs), as the constrained chapter runs it."
+    from credit_rl.envs.constraints import ConstraintCosts, ConstraintLimits, ProjectedActions
+    lim = ConstraintLimits(max_gross_leverage=2.0, max_sector_hhi=0.5, max_rating_share=0.5)
+    env = ConstraintCosts(ProjectedActions(CrossAssetEnv(cfg), lim), lim)
+    env.reset(seed=0)
+    a = actions(1)[0]
+    def fn():
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc: env.reset()
+    return fn
+
+
 def dummy_vec(cfg, n):
     from stable_baselines3.common.vec_env import DummyVecEnv
     venv = DummyVecEnv([lambda: CrossAssetEnv(cfg) for _ in range(n)])
@@ -107,8 +120,9 @@ def main():
     cfg = CrossAssetConfig()
     T = cfg.episode_days
     print(f"CrossAssetEnv benchmark ({platform.processor() or platform.machine()}, 1 thread, episode_days={T}, "
-          f"warmup {cfg.warmup_days}); env-steps per CPU-second")
+          f"warmup {cfg.warmup_days}); env-steps per CPU-second; load average {os.getloadavg()[0]:.1f} at start")
     rows = [("plain env (gymnasium step)", rate(plain_env(cfg), 1, s))]
+    rows.append(("plain env + ProjectedActions + ConstraintCosts", rate(wrapped_env(cfg), 1, s)))
     rows.append(("SB3 DummyVecEnv, 64 plain envs", rate(dummy_vec(cfg, 64), 64, s)))
     for n in (64, 1024):
         rows.append((f"raw kernel batch_step_nb, {n} envs (no resets)", rate(kernel_only(cfg, n), n, s)))
@@ -119,6 +133,7 @@ def main():
     rows.append(("random numbers only (path_noise, per env-step)", rate(noise_only(cfg), T, s)))
     plain = rows[0][1]
     for name, r in rows: print(f"  {name:58s} {r:14,.0f}   x{r / plain:8.1f} plain")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
