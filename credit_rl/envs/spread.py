@@ -389,14 +389,24 @@ def path_fill_cost(trade_notional: float, k: int, maturity_years: float, duratio
     return quoted_half_spread_bp(pm, k, q, maturity_years, bc) / 1e4 * q + imp_t + imp_p + delay
 
 # %% ../../nbs/30_envs.spread.ipynb #3c125a75
+@env_kernel_uncached
+def _quoted_half_spreads_nb(half_spread_bp, stress, days, abs_notional, maturity_years, rating_code, client_code, venue_code, kp, out):
+    "`quoted_half_spread_bp` on path days `days` (maturities `maturity_years`) into `out`: one numba loop instead of a Python call a day."
+    for j in range(days.shape[0]):
+        k = days[j]
+        out[j] = half_spread_bp[k] if not math.isnan(half_spread_bp[k]) else client_half_spread_bp_nb(
+            abs_notional, rating_code, maturity_bucket_nb(maturity_years[j], kp), client_code, venue_code, stress[k], kp)
+
 def path_observations(pm: PathMarket, c: CreditSpreadConfig, bc: BondConsts, with_regime: bool) -> np.ndarray:
     "Observation rows of episode days 0..episode_days (position slot 5 = 0), float64, unclipped."
     W, n_ep = WARMUP_DAYS, c.episode_days + 1
     s, k = pm.spread_bp, np.arange(W, W + n_ep)
     tau = np.maximum(c.maturity_years - np.arange(n_ep) / TRADING_DAYS_PER_YEAR, 0.0)
+    hs = np.empty(n_ep)
+    _quoted_half_spreads_nb(np.asarray(pm.half_spread_bp, float), np.asarray(pm.stress, float), k, float(c.capital_usd), tau,
+                            bc.rating_code, bc.client_code, bc.venue_code, bc.cost_kp, hs)
     base = np.column_stack([np.log(s[k] / bc.ref_bp), (s[k] - s[k - 5]) / (bc.sigma_ref_bp_day * math.sqrt(5)),
-                            pm.spread_vol_bp_day[k] / bc.sigma_ref_bp_day,
-                            [quoted_half_spread_bp(pm, kk, c.capital_usd, tt, bc) / bc.hs_calm_bp for kk, tt in zip(k, tau)],
+                            pm.spread_vol_bp_day[k] / bc.sigma_ref_bp_day, hs / bc.hs_calm_bp,
                             tau / c.maturity_years, np.zeros(n_ep)])
     return np.hstack([base, regime_features(pm, bc.index, regime_reference(c.synthetic))[k]]) if with_regime else base
 

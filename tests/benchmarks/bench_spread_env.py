@@ -8,8 +8,14 @@ Prints env-steps/second (one env-step = one day of one environment) for:
     (`step_infos=False`), and through the gymnasium vector env (`CreditSpreadVecEnv.step`, infos as arrays);
   * a numba kernel that only draws the same random numbers as the env kernel (3 normals + 1 uniform + 1 exponential
     per env-step, plus the reseeding and 20-day warm-up draws of each new episode): the practical limit;
-  * for the explanation, the market step alone (`market.step_spread` on the same streams, no env arithmetic).
-and the ratios: raw kernel (1,024 envs) / plain env (target >= 100) and raw kernel / random-numbers-only (target >= 0.5).
+  * for the explanation, the market step alone (`market.step_spread` on the same streams, no env arithmetic);
+  * the calibrated market (market_model='synthetic', regime features on): the plain env, and the batched twin with 64
+    envs through `CreditSpreadVecEnv._advance` (the `path_step_nb` kernel plus the autoresets, which rebuild each
+    ended episode's tables with `synthetic_path` + `path_observations` in Python). One timed call of the twin is a
+    whole episode (episode_days steps of all envs, ending in the rebuild of all their tables), so the per-episode
+    table build is included in the figure.
+and the ratios: raw kernel (1,024 envs) / plain env (target >= 100) and raw kernel / random-numbers-only (target >= 0.5),
+batched synthetic twin / plain synthetic env.
 
 Timings are CPU time of this process (time.process_time) on one thread, so that other processes on a shared machine
 do not inflate them; each figure is the best of --repeats runs of about --seconds each.
@@ -125,6 +131,16 @@ def rng_only(cfg, n, days_per_call=16):
     return lambda: random_numbers_only_nb(days_per_call, rng, episode_rng, t, cfg.episode_days, sink)
 
 
+def synthetic_twin(cfg, n):
+    "One call = one whole episode of n envs (kernel steps, then the autoreset rebuilding every env's tables)."
+    venv = CreditSpreadVecEnv(n, cfg)
+    venv.reset(seed=0)
+    acts = np.random.default_rng(0).integers(0, len(cfg.positions), (cfg.episode_days, n))
+    def run():
+        for a in acts: venv._advance(a)
+    return run
+
+
 def market_only(cfg, n, days_per_call=16):
     vs, out = alloc_vec(n)
     kp, ec = kernel_params(cfg.market), env_consts(cfg)
@@ -154,6 +170,9 @@ def main():
     measure("gymnasium CreditSpreadVecEnv, 1,024 envs", gym_vector(cfg, 1024), 1024)
     measure("random numbers only, 1,024 envs", rng_only(cfg, 1024), 16 * 1024)
     measure("market step only (no env arithmetic), 1,024", market_only(cfg, 1024), 16 * 1024)
+    syn = CreditSpreadConfig(market_model="synthetic")                   # calibrated market, regime features, 252-day episodes
+    measure("plain CreditSpreadEnv, synthetic market", plain_env(syn), 1)
+    measure("batched synthetic twin, 64 envs (tables incl.)", synthetic_twin(syn, 64), 64 * syn.episode_days)
     raw, plain, limit = rows["raw batched kernel, 1,024 envs"], rows["plain CreditSpreadEnv"], rows["random numbers only, 1,024 envs"]
     market = rows["market step only (no env arithmetic), 1,024"]
     print(f"\nraw kernel (1,024 envs) / plain env, per step, one core: {raw / plain:8.1f}x   (target >= 100x)")
@@ -162,6 +181,9 @@ def main():
     print(f"market step only        / random-numbers-only limit:     {market / limit:8.2f}    "
           f"(the bound on the line above: the market's own arithmetic, {1e9 / market - 1e9 / limit:.0f} ns "
           f"per env-step beyond its draws, is fixed by credit_rl.market)")
+    print(f"batched synthetic twin (64 envs) / plain synthetic env: "
+          f"{rows['batched synthetic twin, 64 envs (tables incl.)'] / rows['plain CreditSpreadEnv, synthetic market']:8.1f}x"
+          f"   (both build an episode's tables in Python at each reset)")
 
 
 if __name__ == "__main__":
