@@ -2,6 +2,9 @@
 
 Exactness against brute force and a closed form, Monte Carlo vs exact values, the env against its MDP,
 the score's anchors (DP = 1, no trade = 0), and (slow) SB3 PPO's score after a 60 s training budget.
+The batched numba twin against the plain env bit for bit (every config, across autoresets), its per-env streams
+independent of N, budgeted training (stops within the CPU budget, scores the greedy policy it returns) and (slow)
+PPO on the batched twin after 60 CPU s.
 """
 import math
 
@@ -178,3 +181,70 @@ def test_ppo_60s_score():
     assert exact > PPO_60S_FLOOR
     lo, hi = res["ci95"]
     assert lo - 0.05 < exact < hi + 0.05
+
+
+# ---- the batched twin and the budgeted agents ----
+
+def _twin_vs_plain(config, n, seed, n_steps, action_seed=0):
+    "Step the batched twin and n plain envs with the same random actions; assert bitwise equality; count episodes."
+    from credit_rl.envs.spread_grid import GridCreditSpreadVecEnv
+    rng, venv = np.random.default_rng(action_seed), GridCreditSpreadVecEnv(n, config)
+    envs = [GridCreditSpreadEnv(config) for _ in range(n)]
+    obs_v, _ = venv.reset(seed=seed)
+    assert obs_v.tobytes() == np.stack([e.reset(seed=seed + k)[0] for k, e in enumerate(envs)]).tobytes()
+    n_done = 0
+    for _ in range(n_steps):
+        a = rng.integers(len(config.positions), size=n)
+        obs_v, r_v, term_v, trunc_v, info_v = venv.step(a)
+        assert not trunc_v.any()
+        for k, e in enumerate(envs):
+            o, r, term, _, info = e.step(int(a[k]))
+            assert r == r_v[k] and term == term_v[k] and info["spread_index"] == info_v["spread_index"][k]
+            if term:
+                assert o.tobytes() == info_v["final_obs"][k].tobytes()
+                o, _ = e.reset(); n_done += 1
+            assert o.tobytes() == obs_v[k].tobytes()
+    return n_done
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_batched_twin_bitwise_equals_plain_env(name):
+    "Observations, rewards, terminations, spread indices and final observations equal bit for bit, across autoresets."
+    cfg = CONFIGS[name]
+    short = GridSpreadConfig(**{**cfg.__dict__, "episode_days": 9})
+    assert _twin_vs_plain(short, 16, 1234, 40) == 16 * 4
+
+
+def test_batched_twin_env_k_does_not_depend_on_n():
+    "Env 5 of 64 envs seeded 0 runs the path of env 0 of 1 env seeded 5 (its stream is its own)."
+    from credit_rl.envs.spread_grid import GridCreditSpreadSB3VecEnv
+    def rewards(n, seed, k):
+        v = GridCreditSpreadSB3VecEnv(n, GridSpreadConfig(episode_days=20)); v.seed(seed); v.reset()
+        acts = np.random.default_rng(9).integers(3, size=(50, 1))
+        return np.array([v.step(np.full(n, a[0]))[1][k] for a in acts])
+    assert rewards(64, 0, 5).tobytes() == rewards(1, 5, 0).tobytes()
+    assert rewards(64, 0, 5).tobytes() != rewards(64, 0, 6).tobytes()
+
+
+def test_budgeted_training_stops_in_budget_and_scores_its_greedy_policy():
+    from credit_rl.dp import GridPPOConfig, greedy_table, make_grid_ppo, no_trade_return, train_on_budget
+    mdp = grid_mdp(GridSpreadConfig())
+    r = train_on_budget(make_grid_ppo(GridPPOConfig(n_envs=128, n_steps=16, batch_size=1024, n_epochs=2), GridSpreadConfig(), 3),
+                        mdp, budget_s=4.0, eval_every_s=1.0)
+    assert r["cpu_s"] <= 4.0 * 1.1 and r["env_steps"] >= 128 * 16
+    assert r["curve"]["cpu_s"].is_monotonic_increasing and len(r["curve"]) >= 3
+    np.testing.assert_array_equal(r["table"], greedy_table(r["model"], mdp))
+    exact = score(expected_return(r["table"], mdp), no_trade_return(mdp), backward_induction(mdp).expected_return)
+    assert r["score"] == pytest.approx(exact, abs=1e-12) and r["score"] <= 1 + 1e-12
+
+
+BATCHED_PPO_60S_FLOOR = 0.95  # measured 0.977-0.986 on training seeds 0-5 (see 44_dp); the issue's bar is 0.98 on average
+
+
+@pytest.mark.slow
+def test_batched_ppo_60_cpu_s_score():
+    "PPO on the batched twin with GridPPOConfig() for 60 CPU s of one thread: the greedy policy's exact score."
+    from credit_rl.dp import GridPPOConfig, make_grid_ppo, train_on_budget
+    r = train_on_budget(make_grid_ppo(GridPPOConfig(), GridSpreadConfig(), seed=1), grid_mdp(GridSpreadConfig()), 60.0)
+    print(f"batched PPO: {r['env_steps']:,} steps in {r['cpu_s']:.1f} CPU s: score {r['score']:.4f}")
+    assert BATCHED_PPO_60S_FLOOR < r["score"] <= 1 + 1e-12
