@@ -286,6 +286,6 @@ def test_twin_rejects_real_data_and_bad_continuous_actions():
     venv = CreditSpreadVecEnv(2, {"action_type": "continuous", "max_abs_weight": 1.5})
     venv.reset(seed=0)
     for bad, msg in (([0.1, np.inf], "env 1 got inf"), ([[0.1], [1.6]], "env 1 got 1.6"), ([0.1], r"shape \(1,\)"),
-                     (["a", "b"], "finite target weights")):
+                     (["a", "b"], "finite target weights"), (["0", "1"], "dtype <U1"), ([True, False], "dtype bool")):
         with pytest.raises(ValueError, match=msg):
             venv.step(bad)

@@ -108,7 +108,6 @@ class SpreadEnvConsts(NamedTuple):
     # the features' scales as factors (a multiplication is cheaper than a division):
     velocity_scale: float     # 1 / (sigma_ref_bp_day * sqrt(5))
     realized_vol_scale: float  # 1 / (sigma_ref_bp_day * sqrt(WARMUP_DAYS)), applied to the root of the sum of squares
-    width_scale: float        # 2 / width_ref_bp, applied to the half-spread
     maturity_scale: float     # 1 / maturity_years
 
 # %% ../../nbs/30_envs.spread.ipynb #2cf0b501
@@ -119,7 +118,7 @@ def env_consts(c: CreditSpreadConfig) -> SpreadEnvConsts:
     return SpreadEnvConsts(float(m.theta_bp), float(c.spread_duration_years), float(c.maturity_years),
                            float(c.financing_spread_bp_per_yr), float(c.capital_usd), float(c.impact_coef),
                            bool(c.include_costs), float(c.initial_position), sigma_ref, width_ref, int(c.episode_days),
-                           1.0 / (sigma_ref * math.sqrt(5)), 1.0 / (sigma_ref * math.sqrt(WARMUP_DAYS)), 2.0 / width_ref,
+                           1.0 / (sigma_ref * math.sqrt(5)), 1.0 / (sigma_ref * math.sqrt(WARMUP_DAYS)),
                            1.0 / float(c.maturity_years))
 
 # %% ../../nbs/30_envs.spread.ipynb #0b58a416
@@ -145,7 +144,7 @@ def observation_nb(log_spread_rel, velocity_bp, sum_sq_changes, half_spread_bp, 
     out[0] = _clip_obs(log_spread_rel)
     out[1] = _clip_obs(velocity_bp * ec.velocity_scale)
     out[2] = _clip_obs(math.sqrt(sum_sq_changes) * ec.realized_vol_scale)
-    out[3] = _clip_obs(half_spread_bp * ec.width_scale)
+    out[3] = _clip_obs(2.0 * half_spread_bp / ec.width_ref_bp)   # a division: 2 / width_ref overflows for a denormal half-spread
     out[4] = _clip_obs(maturity_years_nb(ec, t) * ec.maturity_scale)
     out[5] = _clip_obs(w)
 
@@ -485,8 +484,8 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
 def _check_action(self: CreditSpreadEnv, action) -> float:
     "Target weight of `action`; ValueError if it is not in the action space."
     if self.config.action_type == "continuous":
-        try: a = np.asarray(action, dtype=float).reshape(-1) if np.size(action) == 1 else None
-        except (TypeError, ValueError): a = None
+        raw = action if isinstance(action, np.ndarray) else np.asarray(action) if isinstance(action, (int, float, list, tuple, np.number)) else None
+        a = raw.astype(float).reshape(-1) if raw is not None and raw.size == 1 and raw.dtype.kind in "iuf" else None   # no strings, bools, objects
         if a is None or not np.isfinite(a).all() or abs(a[0]) > self.config.max_abs_weight:
             raise ValueError(f"action must be one finite target weight in [-{self.config.max_abs_weight}, "
                              f"{self.config.max_abs_weight}] (max_abs_weight); got {action!r}")

@@ -492,8 +492,9 @@ def _check_weights(self: CreditSpreadVecEnv, actions) -> np.ndarray:
     "Continuous actions as float64[N] target weights; ValueError unless N finite numbers within +-max_abs_weight."
     n, m = self.num_envs, self.config.max_abs_weight
     allowed = f"{n} finite target weights in [-{m}, {m}] (max_abs_weight), shape ({n}, 1) or ({n},)"
-    try: a = np.asarray(actions, dtype=float)
-    except (TypeError, ValueError): raise ValueError(f"actions must be {allowed}; got {actions!r}") from None
+    a = np.asarray(actions)
+    if a.dtype.kind not in "iuf": raise ValueError(f"actions must be {allowed}; got dtype {a.dtype}: {actions!r}")   # no strings, bools, objects
+    a = a.astype(float)
     if a.shape not in ((n,), (n, 1)): raise ValueError(f"actions must be {allowed}; got shape {a.shape}")
     a = a.reshape(n)
     bad = np.flatnonzero(~np.isfinite(a) | (np.abs(a) > m))
