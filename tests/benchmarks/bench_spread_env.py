@@ -179,8 +179,7 @@ def main():
     print(f"raw kernel (64 envs)    / plain env, per step, one core: {rows['raw batched kernel, 64 envs'] / plain:8.1f}x")
     print(f"raw kernel (1,024 envs) / random-numbers-only limit:     {raw / limit:8.2f}    (target >= 0.5)")
     print(f"market step only        / random-numbers-only limit:     {market / limit:8.2f}    "
-          f"(the bound on the line above: the market's own arithmetic, {1e9 / market - 1e9 / limit:.0f} ns "
-          f"per env-step beyond its draws, is fixed by credit_rl.market)")
+          f"(the market's own arithmetic: {1e9 / market - 1e9 / limit:.0f} ns per env-step beyond its draws)")
     print(f"batched synthetic twin (64 envs) / plain synthetic env: "
           f"{rows['batched synthetic twin, 64 envs (tables incl.)'] / rows['plain CreditSpreadEnv, synthetic market']:8.1f}x"
           f"   (both build an episode's tables in Python at each reset)")
