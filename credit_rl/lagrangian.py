@@ -322,7 +322,7 @@ CHAPTER_ENV = CreditSpreadConfig(market_model="synthetic", bond_rating="BB", mat
 CHAPTER_LIMITS = ConstraintLimits(var_loss_limit=0.004, max_drawdown=0.04, spread_duration_band_years=(-2.0, 4.0),
                                   max_gross_leverage=2.0, max_abs_position=2.0)
 CHAPTER_BUDGETS = {"var": round(cvar_excess_budget(0.004, 0.0055, 0.95, 252), 6), "drawdown": 0.003}
-CHAPTER_PPO = PPOConfig(n_envs=8, n_steps=256, batch_size=512, n_epochs=5, gamma=0.999)
+CHAPTER_PPO = PPOConfig(n_envs=8, n_steps=256, batch_size=512, n_epochs=5, gamma=0.999, learning_rate=1e-3)
 
 # %% ../nbs/43_agents.lagrangian.ipynb #164076b4
 @dataclass(frozen=True)
