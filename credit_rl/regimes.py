@@ -6,7 +6,8 @@ Docs: https://credit-rl.github.io/credit-rl/regimes.html.md"""
 
 # %% ../nbs/03_regimes.ipynb #ca491f98
 from __future__ import annotations
-import copy, logging, warnings
+import copy, logging, math, warnings
+import numba
 import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
@@ -41,11 +42,25 @@ def emission_logpdf(model: GaussianHMM, X: np.ndarray) -> np.ndarray:
     return np.column_stack([multivariate_normal.logpdf(X, model.means_[k], model.covars_[k], allow_singular=False)
                             for k in range(model.n_components)]).reshape(len(X), model.n_components)
 
-def _logsumexp(a: np.ndarray, axis=None):
-    m = np.max(a, axis=axis, keepdims=True)
-    return np.squeeze(m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)), axis=axis)
-
 # %% ../nbs/03_regimes.ipynb #cb5acf10
+@numba.njit(cache=True)
+def _logsumexp_nb(v):
+    "log(sum(exp(v))) of a 1-d array, with numpy's order of operations: max, then exponentials summed from v[0] on."
+    m = v.max(); s = 0.0
+    for x in v: s += math.exp(x - m)
+    return m + math.log(s)
+
+@numba.njit(cache=True)
+def _forward_nb(log_b, log_a, log_alpha):
+    "Normalised log forward variables, shape (T, K), from emission log-densities (T, K), log A (K, K), log prior (K,)."
+    T, K = log_b.shape; out = np.empty((T, K)); la = log_alpha.copy()
+    for t in range(T):
+        if t > 0: la = np.array([_logsumexp_nb(la + log_a[:, j]) for j in range(K)])
+        la = la + log_b[t]
+        out[t] = la = la - _logsumexp_nb(la)
+    return out
+
+# %% ../nbs/03_regimes.ipynb #5d1f0a7e
 def forward_filter(
     model: GaussianHMM,  # fitted model: startprob_, transmat_, means_, covars_
     X,  # observations, shape (T, n_features)
@@ -56,13 +71,7 @@ def forward_filter(
     log_b = emission_logpdf(model, X)
     with np.errstate(divide="ignore"):
         log_a = np.log(model.transmat_); log_alpha = np.log(model.startprob_ if prior is None else prior)
-    out = np.empty_like(log_b)
-    for t in range(len(X)):
-        if t > 0: log_alpha = _logsumexp(log_alpha[:, None] + log_a, axis=0)
-        log_alpha = log_alpha + log_b[t]
-        log_alpha = log_alpha - _logsumexp(log_alpha)
-        out[t] = log_alpha
-    return np.exp(out)
+    return np.exp(_forward_nb(log_b, np.ascontiguousarray(log_a, float), np.asarray(log_alpha, float)))
 
 # %% ../nbs/03_regimes.ipynb #8d5852ba
 def order_states(model: GaussianHMM, column: int = 0) -> GaussianHMM:

@@ -7,6 +7,7 @@ Docs: https://credit-rl.github.io/credit-rl/synthetic.html.md"""
 # %% ../nbs/11_synthetic.ipynb #b2c3c757
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -465,6 +466,10 @@ def episode_overlay(episodes, n_days: int) -> np.ndarray:
 # %% ../nbs/11_synthetic.ipynb #7130d59d
 def _field_columns(fields) -> tuple[tuple[str, ...], np.ndarray]:
     "Resolve `fields` ('core', 'all' or names) to names and their column numbers."
+    return _field_columns_of(fields if isinstance(fields, str) else tuple(fields))
+
+@functools.lru_cache(maxsize=64)
+def _field_columns_of(fields) -> tuple[tuple[str, ...], np.ndarray]:
     names = CORE_FIELDS if fields == "core" else FIELDS if fields == "all" else tuple(fields)
     unknown = [f for f in names if f not in FIELDS]
     if unknown: raise ValueError(f"fields {unknown} unknown; allowed: 'core', 'all' or names from FIELDS: {FIELDS}")
@@ -474,6 +479,14 @@ def kernel_inputs(p: MarketParams) -> tuple[KernelConsts, np.ndarray, np.ndarray
     "What the kernels need besides the random numbers: constants, transition matrix, cumulative stationary shares."
     share = np.asarray(p.regime_share, float) / np.sum(p.regime_share)
     return kernel_consts(p), regime_transition_matrix(p.regime_stay_prob, share), np.cumsum(share)
+
+_kernel_inputs_cached = functools.lru_cache(maxsize=32)(kernel_inputs)  # for simulate_market only: its arrays never leave it
+
+def _kernel_inputs_of(p: MarketParams):
+    "`kernel_inputs(p)`, computed once per (hashable, equal) params: an episode reset costs ~25 us less."
+    try: hash(p)
+    except TypeError: return kernel_inputs(p)       # a params object with a list field: no caching
+    return _kernel_inputs_cached(p)
 
 # %% ../nbs/11_synthetic.ipynb #e9a5fabe
 def simulate_market(params: MarketParams | None = None,  # market parameters (default: the calibrated defaults)
@@ -490,14 +503,18 @@ def simulate_market(params: MarketParams | None = None,  # market parameters (de
     p = params if params is not None else MarketParams()
     if n_days < 1 or n_paths < 1 or chunk < 1: raise ValueError(f"n_days, n_paths and chunk must be >= 1, got {n_days}, {n_paths}, {chunk}")
     names, cols = _field_columns(fields)
-    (kc, trans, share_cum), ep = kernel_inputs(p), episode_overlay(episodes, n_days)
+    (kc, trans, share_cum), ep = _kernel_inputs_of(p), episode_overlay(episodes, n_days)
     out = np.empty((len(names), n_paths, n_days), np.float32)
     def work(c0):
         m = min(chunk, n_paths - c0)
         Z, U = np.empty((m, n_days, N_NORMALS), np.float32), np.empty((m, n_days, N_UNIFORMS), np.float32)
         for i in range(m): Z[i], U[i] = path_noise(seed, first_path + c0 + i, n_days)
         _simulate_block(Z, U, kc, trans, share_cum, ep, cols, out[:, c0:c0 + m])
-    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool: list(pool.map(work, range(0, n_paths, chunk)))
+    starts, workers = range(0, n_paths, chunk), threads or os.cpu_count() or 1
+    if len(starts) == 1 or workers == 1:              # one chunk (e.g. an env's single path): no thread pool to start
+        for c0 in starts: work(c0)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool: list(pool.map(work, starts))
     res = {name: out[j] for j, name in enumerate(names)}
     if "regime" in res: res["regime"] = res["regime"].astype(np.int8)
     return res
@@ -577,6 +594,12 @@ def make_universe(params: UniverseParams | None = None,  # universe parameters
                          "spread_mult": mult}, index=pd.RangeIndex(n, name="bond"))
 
 # %% ../nbs/11_synthetic.ipynb #ff97f73b
+@numba.njit(cache=True)
+def _ar1_nb(e, ar, shocks):
+    "e[t] = ar * e[t - 1] + shocks[t - 1] for t >= 1, in place (e[0] given)."
+    for t in range(1, e.shape[0]):
+        for j in range(e.shape[1]): e[t, j] = ar * e[t - 1, j] + shocks[t - 1, j]
+
 def universe_spreads(universe: pd.DataFrame,  # from `make_universe`
                      ig_oas_bp: np.ndarray,  # IG index path, bp, shape (n_days,)
                      hy_oas_bp: np.ndarray,  # HY index path, bp, shape (n_days,)
@@ -592,7 +615,7 @@ def universe_spreads(universe: pd.DataFrame,  # from `make_universe`
     ar = 0.5 ** (1.0 / p.idio_half_life_days)
     stat_sd = sd / math.sqrt(1 - ar * ar)
     e = np.empty((n_days, n)); e[0] = stat_sd * g.standard_normal(n)
-    for t in range(1, n_days): e[t] = ar * e[t - 1] + sd * g.standard_normal(n)
+    _ar1_nb(e, ar, sd * g.standard_normal((n_days - 1, n)))   # the same draws, in the same order, as one normal per bond a day
     mat = universe["maturity_years"].to_numpy() - np.arange(n_days)[:, None] / TRADING_DAYS_PER_YEAR
     index = np.where(universe["index"].to_numpy() == "hy", np.asarray(hy_oas_bp, float)[:, None], np.asarray(ig_oas_bp, float)[:, None])
     out = universe["spread_mult"].to_numpy() * (np.maximum(mat, 0.25) / 7.0) ** p.term_slope * index * np.exp(e - 0.5 * stat_sd**2)
