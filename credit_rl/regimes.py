@@ -6,7 +6,7 @@ Docs: https://credit-rl.github.io/credit-rl/regimes.html.md"""
 
 # %% ../nbs/03_regimes.ipynb #ca491f98
 from __future__ import annotations
-import copy, logging, math, warnings
+import copy, functools, logging, math, warnings
 import numba
 import numpy as np
 import pandas as pd
@@ -37,10 +37,18 @@ def hy_percentile_regime(hy_oas_bp: pd.Series, cuts=(0.5, 0.9), min_periods: int
     return pd.Series(np.where(p.isna(), np.nan, code), index=hy_oas_bp.index, name="hy_pctile_regime")
 
 # %% ../nbs/03_regimes.ipynb #618e5c3d
+@functools.lru_cache(maxsize=64)
+def _frozen_normals(means_bytes: bytes, covars_bytes: bytes, n_states: int, n_features: int) -> tuple:
+    "scipy's frozen normal of each state, built once per distinct (means, covariances): the eigen-decomposition is done once."
+    means = np.frombuffer(means_bytes).reshape(n_states, n_features)
+    covars = np.frombuffer(covars_bytes).reshape(n_states, n_features, n_features)
+    return tuple(multivariate_normal(means[k], covars[k], allow_singular=False) for k in range(n_states))
+
 def emission_logpdf(model: GaussianHMM, X: np.ndarray) -> np.ndarray:
     "Log Gaussian density of each observation under each state, shape (T, K)."
-    return np.column_stack([multivariate_normal.logpdf(X, model.means_[k], model.covars_[k], allow_singular=False)
-                            for k in range(model.n_components)]).reshape(len(X), model.n_components)
+    means, covars = np.ascontiguousarray(model.means_, float), np.ascontiguousarray(model.covars_, float)
+    normals = _frozen_normals(means.tobytes(), covars.tobytes(), *means.shape)   # keyed by the values: refits get their own
+    return np.column_stack([f.logpdf(X) for f in normals]).reshape(len(X), len(normals))
 
 # %% ../nbs/03_regimes.ipynb #cb5acf10
 @numba.njit(cache=True)

@@ -510,11 +510,11 @@ def simulate_market(params: MarketParams | None = None,  # market parameters (de
         Z, U = np.empty((m, n_days, N_NORMALS), np.float32), np.empty((m, n_days, N_UNIFORMS), np.float32)
         for i in range(m): Z[i], U[i] = path_noise(seed, first_path + c0 + i, n_days)
         _simulate_block(Z, U, kc, trans, share_cum, ep, cols, out[:, c0:c0 + m])
-    starts, workers = range(0, n_paths, chunk), threads or os.cpu_count() or 1
-    if len(starts) == 1 or workers == 1:              # one chunk (e.g. an env's single path): no thread pool to start
+    starts = range(0, n_paths, chunk)
+    if len(starts) == 1 or threads == 1:              # one chunk (e.g. an env's single path): no thread pool to start
         for c0 in starts: work(c0)
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool: list(pool.map(work, starts))
+        with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool: list(pool.map(work, starts))
     res = {name: out[j] for j, name in enumerate(names)}
     if "regime" in res: res["regime"] = res["regime"].astype(np.int8)
     return res
