@@ -92,15 +92,16 @@ def make_train_env(cfg: TrainPPOParams):
     return make_vec_env(lambda: CreditSpreadEnv(cfg.env), n_envs=cfg.ppo.n_envs, seed=cfg.seed * 1000)
 
 # %% ../nbs/40_agents.ipynb #5dfdd9c6
-def make_ppo(cfg: TrainPPOParams, env=None, tensorboard_log: str | None = None, verbose: int = 0) -> EntropyDecayPPO:
-    "EntropyDecayPPO for `cfg` on `env` (default `make_train_env(cfg)`), on the CPU with one torch thread."
+def make_ppo(cfg: TrainPPOParams, env=None, tensorboard_log: str | None = None, verbose: int = 0,
+             policy_kwargs: dict | None = None) -> EntropyDecayPPO:
+    "EntropyDecayPPO for `cfg` on `env` (default `make_train_env(cfg)`), on the CPU with one torch thread; `policy_kwargs` replace the MLP of `cfg.ppo.net_arch`."
     torch.set_num_threads(1)
     p = cfg.ppo
     model = EntropyDecayPPO(
         "MlpPolicy", env if env is not None else make_train_env(cfg), n_steps=p.n_steps, batch_size=p.batch_size,
         n_epochs=p.n_epochs, learning_rate=linear_schedule(p.learning_rate, 0.0), gamma=p.gamma, gae_lambda=p.gae_lambda,
         clip_range=p.clip_range, ent_coef=p.ent_coef, ent_coef_final=p.ent_coef_final, max_grad_norm=p.max_grad_norm,
-        target_kl=p.target_kl, policy_kwargs=dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch))),
+        target_kl=p.target_kl, policy_kwargs=policy_kwargs or dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch))),
         seed=cfg.seed, device="cpu", verbose=verbose, tensorboard_log=tensorboard_log)
     model.env.seed(cfg.seed * 1000)                       # env i: seed·1000 + i (SB3 just set seed + i)
     return model

@@ -22,7 +22,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from .config import param
 from .metrics import annual_return, max_drawdown, sharpe_ratio
 from .envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
-from .agents import (EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, TrainPPOParams, linear_schedule, make_train_env,
+from .agents import (EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo,
                               train_agent)
 
 # %% auto #0
@@ -162,16 +162,8 @@ def regime_policy_kwargs(variant: str, env_config: CreditSpreadConfig, hidden: l
 def make_regime_ppo(variant: str, cfg: TrainPPOParams, hidden: list[int] = (64, 64), film_init: str = "linear",
                     tensorboard_log: str | None = None, verbose: int = 0) -> EntropyDecayPPO:
     "EntropyDecayPPO of `variant` for `cfg` (as `agents.make_ppo`, with the regime extractor in policy and value)."
-    torch.set_num_threads(1)
-    p = cfg.ppo
-    model = EntropyDecayPPO(
-        "MlpPolicy", make_train_env(cfg), n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-        learning_rate=linear_schedule(p.learning_rate, 0.0), gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range,
-        ent_coef=p.ent_coef, ent_coef_final=p.ent_coef_final, max_grad_norm=p.max_grad_norm, target_kl=p.target_kl,
-        policy_kwargs=regime_policy_kwargs(variant, cfg.env, hidden, film_init), seed=cfg.seed, device="cpu",
-        verbose=verbose, tensorboard_log=tensorboard_log)
-    model.env.seed(cfg.seed * 1000)                       # env i: seed·1000 + i, as agents.make_ppo
-    return model
+    return make_ppo(cfg, tensorboard_log=tensorboard_log, verbose=verbose,
+                    policy_kwargs=regime_policy_kwargs(variant, cfg.env, hidden, film_init))
 
 def parameter_table(p: RegimePPOParams) -> pd.DataFrame:
     "Per variant: trunk widths and trainable parameters of the policy extractor, value extractor, heads and total (counted on the built networks)."
