@@ -159,6 +159,10 @@ def _hints(cls) -> dict:
                         "module level") from None
 
 # %% ../nbs/00_config.ipynb #4b17423e
+def _merge(base:dict, over:dict) -> dict:
+    "`over` on top of `base`, nested mappings merged key by key."
+    return {**base, **{k: _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v for k, v in over.items()}}
+
 def _from_dict(cls, data:dict, prefix:str, errors:list):
     "Build `cls` from `data`, appending problems to `errors`; returns None if any problem was found here."
     n_before = len(errors)
@@ -178,7 +182,10 @@ def _from_dict(cls, data:dict, prefix:str, errors:list):
                 errors.append(f"{key}: missing required key ({_type_name(hints[name])})")
             continue
         n0 = len(errors)
-        value = _check_value(data[name], hints[name], key, errors)
+        raw = data[name]
+        if isinstance(raw, dict) and f.default_factory is not MISSING and dataclasses.is_dataclass(default := f.default_factory()):
+            raw = _merge(dataclasses.asdict(default), raw)  # a partial mapping overrides the field's OWN default instance
+        value = _check_value(raw, hints[name], key, errors)
         if len(errors) == n0: _check_meta(data[name], f.metadata, key, errors)  # raw value: report what the user wrote
         kwargs[name] = value
     if len(errors) > n_before: return None
