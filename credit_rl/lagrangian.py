@@ -272,14 +272,17 @@ def _constraint_summary(m) -> str:
     return f"ep costs: {', '.join(parts) or 'n/a'}  {lam}"
 
 # %% ../nbs/43_agents.lagrangian.ipynb #39aa1396
-def make_ppo_lagrangian(cfg: TrainLagrangianParams, tensorboard_log: str | None = None) -> PPOLagrangian:
-    "PPOLagrangian for `cfg` on `n_envs` monitored constrained envs (env i seeded `seed·1000 + i`), CPU, one torch thread."
+def make_ppo_lagrangian(cfg: TrainLagrangianParams, tensorboard_log: str | None = None,
+                        env=None,  # a VecEnv of ConstraintCosts-wrapped envs (default: `n_envs` built from cfg.env)
+                       ) -> PPOLagrangian:
+    "PPOLagrangian for `cfg` on `env` (default: `n_envs` monitored constrained envs, env i seeded `seed·1000 + i`), CPU, one torch thread."
     from stable_baselines3.common.env_util import make_vec_env
     torch.set_num_threads(1)
-    p, names = cfg.ppo, make_constrained_env(cfg).cost_names
+    p = cfg.ppo
+    names = tuple(env.get_attr("cost_names")[0]) if env is not None else make_constrained_env(cfg).cost_names
     unknown = set(cfg.cost_limits) - set(names)
     if unknown: raise ValueError(f"cost_limits: unknown constraint(s) {sorted(unknown)}; allowed: {names}")
-    venv = make_vec_env(lambda: make_constrained_env(cfg), n_envs=p.n_envs, seed=cfg.seed * 1000)
+    venv = env if env is not None else make_vec_env(lambda: make_constrained_env(cfg), n_envs=p.n_envs, seed=cfg.seed * 1000)
     return PPOLagrangian("MlpPolicy", venv, cost_limits=cfg.cost_limits, lagrange_lr=cfg.lagrange_lr,
                          lagrange_init=cfg.lagrange_init, cost_net_arch=tuple(p.net_arch), n_steps=p.n_steps,
                          batch_size=p.batch_size, n_epochs=p.n_epochs, learning_rate=linear_schedule(p.learning_rate, 0.0),

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .config import param
 from .costs import stress_from_vix
@@ -26,9 +25,9 @@ from .backtest import (COST_MULTIPLIERS, BacktestConfig, BacktestMarket, market_
                        walk_forward_splits)
 from .rules import CarryRule, default_rules
 from .risk import historical_cvar, historical_var
-from .agents import PPOConfig, TrainPPOParams, linear_schedule, make_ppo, train_agent
+from .agents import PPOConfig, TrainPPOParams, make_ppo, train_agent
 from .dqn import DQNConfig, ScaleReward, TrainDQNParams, make_dqn
-from .lagrangian import DEFAULT_COST_LIMITS, PPOLagrangian, TrainLagrangianParams
+from .lagrangian import DEFAULT_COST_LIMITS, TrainLagrangianParams, make_ppo_lagrangian
 
 # %% auto #0
 __all__ = ['AGENTS', 'HISTORY_COLS', 'CI_METRICS', 'HEADLINE', 'PERCENT_METRICS', 'WalkForwardParams', 'synthetic_history',
@@ -208,16 +207,7 @@ def train_fold_agent(kind: str,  # one of AGENTS
         cfg = TrainLagrangianParams(seed=p.seed, total_timesteps=p.constrained_timesteps, eval_episodes=2, ppo=p.ppo, env=env_cfg,
                                     limits=p.limits, cost_limits=p.cost_limits, lagrange_lr=p.lagrange_lr)
         limits, extra = p.limits, _constraint_progress
-        def factory():
-            torch.set_num_threads(1); c = cfg.ppo
-            venv = _vec_env(lambda: ConstraintCosts(make_env(), p.limits), c.n_envs, p.seed)
-            return PPOLagrangian("MlpPolicy", venv, cost_limits=cfg.cost_limits, lagrange_lr=cfg.lagrange_lr,
-                                 lagrange_init=cfg.lagrange_init, cost_net_arch=tuple(c.net_arch), n_steps=c.n_steps,
-                                 batch_size=c.batch_size, n_epochs=c.n_epochs, learning_rate=linear_schedule(c.learning_rate, 0.0),
-                                 gamma=c.gamma, gae_lambda=c.gae_lambda, clip_range=c.clip_range, ent_coef=c.ent_coef,
-                                 max_grad_norm=c.max_grad_norm, target_kl=c.target_kl,
-                                 policy_kwargs=dict(net_arch=dict(pi=list(c.net_arch), vf=list(c.net_arch))),
-                                 seed=cfg.seed, device="cpu", verbose=0)
+        factory = lambda: make_ppo_lagrangian(cfg, env=_vec_env(lambda: ConstraintCosts(make_env(), p.limits), cfg.ppo.n_envs, p.seed))
     else: raise ValueError(f"agent: got {kind!r}; allowed: one of {AGENTS}")
     model = train_agent(factory, cfg, log_every or max(cfg.total_timesteps // 4, 1), checkpoint_dir, extra=extra)
     return AgentPolicy(model, env_cfg, kind, limits)
