@@ -38,7 +38,9 @@ def test_run_folders_hold_what_the_report_reads(smoke_book):
     has_data = (REPO.parent / "shared" / "data").is_dir()
     produced = {"train_ppo": {"metrics.json", "timeseries.parquet", "model.zip"},
                 "market": {"metrics.json", "calibration.csv"} if has_data else {"metrics.json"},
-                "regimes_crisis": {"metrics.json"}}
+                "regimes_crisis": {"metrics.json"}, "walk_forward": {"metrics.json", "timeseries.parquet"},
+                "execution": {"metrics.json", "episodes.parquet"}, "regime_ppo": {"metrics.json", "timeseries.parquet"},
+                "constrained": {"metrics.json", "timeseries.parquet"}, "agents_dp": {"metrics.json", "per_seed.csv"}}
     assert {r.spec.template for r in first.results} == set(produced)
     for r in first.results:
         files = {p.name for p in r.path.iterdir()}
