@@ -164,7 +164,7 @@ def run_book(profile: str = "default", reports_dir=None, project_dir=None, rende
     _clean_stale(reports_dir); results, failed, executed = [], [], 0
     for i, spec in enumerate(specs, 1):
         rid = run_id(spec, project_dir)
-        say(f"[{i}/{len(specs)}] {spec.name} ({spec.template}, seed {spec.params.get('seed')}) run {rid[:12]}", flush=True)
+        say(f"[{i}/{len(specs)}] {spec.name} ({spec.template}, seed {spec.params.get('seed', spec.params.get('seeds'))}) run {rid[:12]}", flush=True)
         try: r = execute_run(spec, reports_dir, project_dir, profile=profile, echo=echo)
         except RuntimeError as e:
             failed.append((spec.name, str(e))); say(f"  FAILED: {e}")

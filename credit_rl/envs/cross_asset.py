@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+from .vec import SharedConfigVecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
@@ -743,7 +743,7 @@ def reference_rules(config: CrossAssetConfig) -> dict:
             "premium (LQD vs sleeve)": premium_policy(config)}
 
 # %% ../../nbs/33_envs.cross_asset.ipynb #f845b58d
-class CrossAssetVecEnv(VecEnv):
+class CrossAssetVecEnv(SharedConfigVecEnv):
     "SB3 VecEnv over `CrossAssetBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: CrossAssetConfig | dict | None = None, seed: int | None = None):
         self.batch = CrossAssetBatch(num_envs, config)
@@ -778,14 +778,6 @@ class CrossAssetVecEnv(VecEnv):
             for i in idx: infos[i]["terminal_observation"] = b.final_obs[i].copy(); infos[i]["TimeLimit.truncated"] = bool(b.truncated[i])
         return b.obs.copy(), b.rewards.astype(np.float32), done.copy(), infos
 
-    def close(self): pass
-    def _indices(self, indices): return range(self.num_envs) if indices is None else ([indices] if isinstance(indices, int) else list(indices))
-    def get_attr(self, attr_name: str, indices=None):
-        src = self.config if hasattr(self.config, attr_name) else self
-        return [getattr(src, attr_name, None) for _ in self._indices(indices)]
-    def set_attr(self, attr_name: str, value, indices=None): raise AttributeError(f"cannot set {attr_name!r}: the envs share one frozen config")
-    def env_method(self, method_name: str, *args, indices=None, **kwargs): raise AttributeError(f"no per-env objects to call {method_name!r} on (batched numba envs)")
-    def env_is_wrapped(self, wrapper_class, indices=None): return [False for _ in self._indices(indices)]
 
 # %% ../../nbs/33_envs.cross_asset.ipynb #7a2a7065
 class CrossAssetVectorEnv(gym.vector.VectorEnv):

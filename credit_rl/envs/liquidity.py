@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+from .vec import SharedConfigVecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
@@ -470,23 +470,8 @@ def rollout(env: LiquidityEnv, policy, seed: int | None = None) -> pd.DataFrame:
         done, k = term or trunc, k + 1
     return pd.DataFrame(rows)
 
-# %% ../../nbs/32_envs.liquidity.ipynb #c4dd3d13
-class _SharedConfigVecEnv(VecEnv):
-    "VecEnv plumbing for a batch that shares one frozen config and has no per-env Python objects."
-    def close(self): pass
-    def _indices(self, indices): return range(self.num_envs) if indices is None else ([indices] if isinstance(indices, int) else list(indices))
-    def get_attr(self, attr_name: str, indices=None):
-        "Attribute of the shared config (or of this VecEnv), once per requested env."
-        src = self.config if hasattr(self, "config") and hasattr(self.config, attr_name) else self
-        return [getattr(src, attr_name, None) for _ in self._indices(indices)]
-    def set_attr(self, attr_name: str, value, indices=None):
-        raise AttributeError(f"cannot set {attr_name!r}: the envs share one frozen config; build a new VecEnv")
-    def env_method(self, method_name: str, *args, indices=None, **kwargs):
-        raise AttributeError(f"no per-env objects to call {method_name!r} on (batched numba envs)")
-    def env_is_wrapped(self, wrapper_class, indices=None): return [False for _ in self._indices(indices)]
-
 # %% ../../nbs/32_envs.liquidity.ipynb #63d334fd
-class LiquidityVecEnv(_SharedConfigVecEnv):
+class LiquidityVecEnv(SharedConfigVecEnv):
     "SB3 VecEnv over `LiquidityBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: LiquidityConfig | dict | None = None, seed: int | None = None):
         self.batch = LiquidityBatch(num_envs, config)
