@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from .vec import SharedConfigVecEnv
+from .vec import SharedConfigVecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
@@ -604,9 +604,7 @@ def reset(self: CrossAssetEnv, *, seed: int | None = None, options: dict | None 
     "Start an episode: seed s -> episode 0 of s; no seed -> the next episode of the last seed (a random one at first)."
     super(CrossAssetEnv, self).reset(seed=seed)
     b = self._batch
-    if seed is not None: self.episode_seed, episode = int(seed), 0
-    elif self.episode_seed is None: self.episode_seed, episode = int(self.np_random.integers(0, 2**62)), 0
-    else: episode = int(b.episodes[0]) + 1
+    self.episode_seed, episode = episode_start(self, seed, int(b.episodes[0]), 2**62)
     b.reset(seeds=[self.episode_seed], episodes=[episode])
     self._done = False
     return b.obs[0].copy(), {"seed": self.episode_seed, "episode": episode, "basis_ig_bp": b.tables[0, 0, C_BASIS],

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from .vec import SharedConfigVecEnv
+from .vec import SharedConfigVecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
@@ -392,9 +392,7 @@ def reset(self: LiquidityEnv, *, seed: int | None = None, options: dict | None =
     "Start an episode; obs = (inventory frac, time left frac, log depth/normal, log volume/normal, fill fraction, toxicity)."
     super(LiquidityEnv, self).reset(seed=seed)
     b = self._batch
-    if seed is not None: self.episode_seed, episode = int(seed), 0
-    elif self.episode_seed is None: self.episode_seed, episode = int(self.np_random.integers(0, 2**63 - 1)), 0
-    else: episode = int(b.episodes[0]) + 1
+    self.episode_seed, episode = episode_start(self, seed, int(b.episodes[0]), 2**63 - 1)
     b.seeds[0], b.episodes[0] = np.uint64(self.episode_seed), episode
     batch_reset(b.params, b.states, b.seeds, b.episodes, b.keys, b.obs)
     self._done = False
