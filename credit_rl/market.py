@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from .config import ParamsError, param
+from .vmath import exp_nb, log_nb
 
 # %% auto #0
 __all__ = ['TRADING_DAYS_PER_YEAR', 'SPREAD_BP', 'LOG_VOL', 'LIQ_STRESS', 'HALF_SPREAD_BP', 'VOLUME_USD', 'SPREAD_VOL_BP_DAY',
@@ -106,18 +107,18 @@ STATE_NAMES = ("spread_bp", "log_vol", "liquidity_shock", "half_spread_bp", "vol
 @numba.njit(cache=True, inline="always")
 def _spread_observables(state, kp, z_volume):
     "Fill level vol, half-spread and volume of the day from the dynamic state (in place); return x = log(s / theta)."
-    x = math.log(state[SPREAD_BP] / kp.theta_bp)
+    x = log_nb(state[SPREAD_BP] / kp.theta_bp)
     log_rel_vol = kp.vol_elasticity * x + state[LOG_VOL] - kp.logvol_var      # log of (s/theta)**beta * v
     e = kp.half_spread_vol_elasticity
     if e == 0.5:                                                               # the default: rel_vol**0.5 and rel_vol from one exp
-        scale = math.exp(0.5 * log_rel_vol)
+        scale = exp_nb(0.5 * log_rel_vol)
         rel_vol = scale * scale
     else:
-        rel_vol = math.exp(log_rel_vol)
-        scale = 1.0 if e == 0.0 else math.exp(e * log_rel_vol)                 # rel_vol**e, no pow()
+        rel_vol = exp_nb(log_rel_vol)
+        scale = 1.0 if e == 0.0 else exp_nb(e * log_rel_vol)                 # rel_vol**e, no pow()
     state[SPREAD_VOL_BP_DAY] = kp.spread_vol_theta_bp_day * rel_vol            # (2) times s: level vol, bp/day
     state[HALF_SPREAD_BP] = kp.half_spread_bp * scale * (1.0 + kp.half_spread_shock_mult * state[LIQ_STRESS])
-    state[VOLUME_USD] = (kp.volume_usd * math.exp(kp.volume_log_sd * z_volume + kp.volume_log_mean)
+    state[VOLUME_USD] = (kp.volume_usd * exp_nb(kp.volume_log_sd * z_volume + kp.volume_log_mean)
                          / (1.0 + kp.volume_shock_drop * state[LIQ_STRESS]))
     return x
 
@@ -129,7 +130,7 @@ def advance_spread(state, kp, z_s, z_h, z_v, u, size):
     jump = size if u < kp.shock_prob_day else 0.0
     sig = state[SPREAD_VOL_BP_DAY] / s                                       # (2): log vol = level vol / s
     m = s + kp.revert_step * (kp.theta_bp - s)                               # (1)
-    s_new = m * math.exp(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump - kp.log_jump_compensator)  # (3)
+    s_new = m * exp_nb(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump - kp.log_jump_compensator)  # (3)
     state[SPREAD_BP] = min(max(s_new, SPREAD_FLOOR_BP), SPREAD_CAP_BP)  # guards: extreme configs must not reach 0 or inf
     state[LOG_VOL] = kp.logvol_ar * state[LOG_VOL] + kp.logvol_load_spread * z_s + kp.logvol_load_own * z_h
     state[LIQ_STRESS] = kp.shock_decay_day * state[LIQ_STRESS] + jump
@@ -147,7 +148,7 @@ def step_spread(state, kp, rng):
 def init_spread_state(state, kp, rng):
     "Draw day 0 of one path into `state` (in place) from `rng`; returns x = log(s/theta)."
     z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
-    state[SPREAD_BP] = kp.theta_bp * math.exp(kp.init_log_sd * z_s - 0.5 * kp.init_log_sd**2)
+    state[SPREAD_BP] = kp.theta_bp * exp_nb(kp.init_log_sd * z_s - 0.5 * kp.init_log_sd**2)
     state[LOG_VOL] = math.sqrt(kp.logvol_var) * z_h
     state[LIQ_STRESS] = 0.0
     return _spread_observables(state, kp, z_v)

@@ -29,6 +29,7 @@ from ..regimes import forward_filter
 from ..market import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, TRADING_DAYS_PER_YEAR,
                               VOLUME_USD, SpreadProcessParams, advance_spread, check_bounds, init_spread_state,
                               kernel_params, spread_path_rng, step_spread)
+from ..vmath import log_nb
 
 # %% auto #0
 __all__ = ['WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
@@ -165,7 +166,7 @@ def env_observation_nb(state, hist, t, w, ec, out):
         d0, d1, d2, d3 = hist[k + 1] - hist[k], hist[k + 2] - hist[k + 1], hist[k + 3] - hist[k + 2], hist[k + 4] - hist[k + 3]
         q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
     s = hist[WARMUP_DAYS]
-    observation_nb(math.log(s / ec.theta_bp), s - hist[WARMUP_DAYS - 5], (q0 + q1) + (q2 + q3), state[HALF_SPREAD_BP], t, w, ec, out)
+    observation_nb(log_nb(s / ec.theta_bp), s - hist[WARMUP_DAYS - 5], (q0 + q1) + (q2 + q3), state[HALF_SPREAD_BP], t, w, ec, out)
 
 @env_inline
 def env_ring_observation_nb(state, hist, log_spread_rel, t, w, ec, out):
