@@ -81,7 +81,7 @@ def price_vol_from_spread_vol(spread_vol_bp_day,  # spread volatility, bp per da
     return _out(d * sv / 1e4)
 
 # %% ../nbs/20_costs.ipynb #1cbab6fa
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")   # inlined: the batched env's loop over envs then vectorises
 def trade_cost_nb(notional, half_spread_bp, sigma_daily, daily_volume, impact_coef):
     "Scalar `trade_cost` for numba kernels (USD); no input checks."
     q = abs(notional)

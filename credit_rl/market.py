@@ -21,8 +21,8 @@ from .vmath import exp_nb, log_nb
 # %% auto #0
 __all__ = ['TRADING_DAYS_PER_YEAR', 'SPREAD_BP', 'LOG_VOL', 'LIQ_STRESS', 'HALF_SPREAD_BP', 'VOLUME_USD', 'SPREAD_VOL_BP_DAY',
            'N_SPREAD_STATE', 'SPREAD_FLOOR_BP', 'SPREAD_CAP_BP', 'STATE_NAMES', 'check_bounds', 'SpreadProcessParams',
-           'SpreadKernelParams', 'kernel_params', 'advance_spread', 'step_spread', 'init_spread_state',
-           'spread_path_rng', 'simulate_spread_paths']
+           'SpreadKernelParams', 'kernel_params', 'spread_observables', 'spread_day', 'advance_spread', 'step_spread',
+           'init_spread_state', 'spread_path_rng', 'simulate_spread_paths']
 
 # %% ../nbs/10_market.ipynb #26971f52
 TRADING_DAYS_PER_YEAR = 252  # trading days per year: the time step is 1/252 yr
@@ -105,10 +105,10 @@ STATE_NAMES = ("spread_bp", "log_vol", "liquidity_shock", "half_spread_bp", "vol
 
 # %% ../nbs/10_market.ipynb #a530a1e1
 @numba.njit(cache=True, inline="always")
-def _spread_observables(state, kp, z_volume):
-    "Fill level vol, half-spread and volume of the day from the dynamic state (in place); return x = log(s / theta)."
-    x = log_nb(state[SPREAD_BP] / kp.theta_bp)
-    log_rel_vol = kp.vol_elasticity * x + state[LOG_VOL] - kp.logvol_var      # log of (s/theta)**beta * v
+def spread_observables(s, log_vol, stress, kp, z_volume):
+    "Observables of a day from its dynamic state: (x = log(s / theta), level vol bp/day, half-spread bp, volume USD)."
+    x = log_nb(s / kp.theta_bp)
+    log_rel_vol = kp.vol_elasticity * x + log_vol - kp.logvol_var            # log of (s/theta)**beta * v
     e = kp.half_spread_vol_elasticity
     if e == 0.5:                                                               # the default: rel_vol**0.5 and rel_vol from one exp
         scale = exp_nb(0.5 * log_rel_vol)
@@ -116,25 +116,36 @@ def _spread_observables(state, kp, z_volume):
     else:
         rel_vol = exp_nb(log_rel_vol)
         scale = 1.0 if e == 0.0 else exp_nb(e * log_rel_vol)                 # rel_vol**e, no pow()
-    state[SPREAD_VOL_BP_DAY] = kp.spread_vol_theta_bp_day * rel_vol            # (2) times s: level vol, bp/day
-    state[HALF_SPREAD_BP] = kp.half_spread_bp * scale * (1.0 + kp.half_spread_shock_mult * state[LIQ_STRESS])
-    state[VOLUME_USD] = (kp.volume_usd * exp_nb(kp.volume_log_sd * z_volume + kp.volume_log_mean)
-                         / (1.0 + kp.volume_shock_drop * state[LIQ_STRESS]))
+    return (x, kp.spread_vol_theta_bp_day * rel_vol,                           # (2) times s: level vol, bp/day
+            kp.half_spread_bp * scale * (1.0 + kp.half_spread_shock_mult * stress),
+            kp.volume_usd * exp_nb(kp.volume_log_sd * z_volume + kp.volume_log_mean) / (1.0 + kp.volume_shock_drop * stress))
+
+@numba.njit(cache=True, inline="always")
+def _store_day(state, kp, s, log_vol, stress, z_volume):
+    "Write a day's dynamic state and its observables into one path's `state`; return x = log(s / theta)."
+    x, vol_bp_day, half_spread_bp, volume_usd = spread_observables(s, log_vol, stress, kp, z_volume)
+    state[SPREAD_BP], state[LOG_VOL], state[LIQ_STRESS] = s, log_vol, stress
+    state[SPREAD_VOL_BP_DAY], state[HALF_SPREAD_BP], state[VOLUME_USD] = vol_bp_day, half_spread_bp, volume_usd
     return x
 
 # %% ../nbs/10_market.ipynb #337a2584
 @numba.njit(cache=True, inline="always")
-def advance_spread(state, kp, z_s, z_h, z_v, u, size):
-    "One trading day of `state` in place from its five variates (see `step_spread`); returns x = log(s / theta) of the new day."
-    s = state[SPREAD_BP]
+def spread_day(s, log_vol, stress, vol_bp_day, kp, z_s, z_h, u, size):
+    "(spread bp, log-vol, stress) of the next day from today's and the day's variates z_s, z_h, u, size: (1)-(3)."
     jump = size if u < kp.shock_prob_day else 0.0
-    sig = state[SPREAD_VOL_BP_DAY] / s                                       # (2): log vol = level vol / s
+    sig = vol_bp_day / s                                                     # (2): log vol = level vol / s
     m = s + kp.revert_step * (kp.theta_bp - s)                               # (1)
     s_new = m * exp_nb(sig * z_s - 0.5 * sig * sig + kp.shock_spread_jump_log * jump - kp.log_jump_compensator)  # (3)
-    state[SPREAD_BP] = min(max(s_new, SPREAD_FLOOR_BP), SPREAD_CAP_BP)  # guards: extreme configs must not reach 0 or inf
-    state[LOG_VOL] = kp.logvol_ar * state[LOG_VOL] + kp.logvol_load_spread * z_s + kp.logvol_load_own * z_h
-    state[LIQ_STRESS] = kp.shock_decay_day * state[LIQ_STRESS] + jump
-    return _spread_observables(state, kp, z_v)
+    return (min(max(s_new, SPREAD_FLOOR_BP), SPREAD_CAP_BP),                 # guards: extreme configs must not reach 0 or inf
+            kp.logvol_ar * log_vol + kp.logvol_load_spread * z_s + kp.logvol_load_own * z_h,
+            kp.shock_decay_day * stress + jump)
+
+@numba.njit(cache=True, inline="always")
+def advance_spread(state, kp, z_s, z_h, z_v, u, size):
+    "One trading day of `state` in place from its five variates (see `step_spread`); returns x = log(s / theta) of the new day."
+    s, log_vol, stress = spread_day(state[SPREAD_BP], state[LOG_VOL], state[LIQ_STRESS], state[SPREAD_VOL_BP_DAY],
+                                    kp, z_s, z_h, u, size)
+    return _store_day(state, kp, s, log_vol, stress, z_v)
 
 @numba.njit(cache=True)
 def step_spread(state, kp, rng):
@@ -148,10 +159,8 @@ def step_spread(state, kp, rng):
 def init_spread_state(state, kp, rng):
     "Draw day 0 of one path into `state` (in place) from `rng`; returns x = log(s/theta)."
     z_s, z_h, z_v = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
-    state[SPREAD_BP] = kp.theta_bp * exp_nb(kp.init_log_sd * z_s - 0.5 * kp.init_log_sd**2)
-    state[LOG_VOL] = math.sqrt(kp.logvol_var) * z_h
-    state[LIQ_STRESS] = 0.0
-    return _spread_observables(state, kp, z_v)
+    return _store_day(state, kp, kp.theta_bp * exp_nb(kp.init_log_sd * z_s - 0.5 * kp.init_log_sd**2),
+                      math.sqrt(kp.logvol_var) * z_h, 0.0, z_v)
 
 # %% ../nbs/10_market.ipynb #1f5d9151
 def spread_path_rng(seed: int, path: int = 0) -> np.random.Generator:

@@ -3,9 +3,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# CI draws the same hypothesis examples on every run, so a CI failure reproduces; local runs keep exploring new ones
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI: settings.load_profile("ci")
 
 
 def pytest_addoption(parser):

@@ -51,15 +51,15 @@ def test_batched_kernel_equals_single_envs_bitwise(name):
         for k, env in enumerate(envs):
             obs, reward, term, trunc, info = env.step(int(a[k]))
             assert_bitwise(out.reward[k], np.float64(reward), f"reward env {k} step {t}")
-            assert_bitwise(out.info[k], np.array([info[x] for x in INFO_NAMES]), f"info env {k} step {t}")
+            assert_bitwise(out.info[:, k], np.array([info[x] for x in INFO_NAMES]), f"info env {k} step {t}")
             assert (out.terminated[k], out.truncated[k]) == (term, trunc)
             if term or trunc:
                 n_done += 1
                 assert_bitwise(out.final_obs[k], obs, f"final obs env {k} step {t}")
                 obs = env.reset()[0]                                       # unseeded, as the autoreset
             assert_bitwise(out.obs[k], obs, f"obs env {k} step {t}")
-            assert_bitwise(vs.market[k], env._state, f"market state env {k} step {t}")
-            assert_bitwise(vs.hist[k], env._hist, f"spread history env {k} step {t}")
+            assert_bitwise(vs.market[:, k], env._state, f"market state env {k} step {t}")
+            assert_bitwise(vs.hist[:, k], env._hist[:, 0], f"spread history env {k} step {t}")
             assert vs.market_seed[k] == env.market_seed and vs.t[k] == env._t and vs.position[k] == env._w
     assert n_done >= 2 * n, "the test must cross autoresets"
 
@@ -243,7 +243,7 @@ def test_twin_equals_single_envs_bitwise_on_the_calibrated_market_and_continuous
         for k, env in enumerate(envs):
             o, r, te, tr, info = env.step(a[k])
             assert_bitwise(rew[k], np.float64(r), f"reward env {k} step {t}")
-            assert_bitwise(venv.out.info[k], np.array([info[x] for x in INFO_NAMES]), f"info env {k} step {t}")
+            assert_bitwise(venv.out.info[:, k], np.array([info[x] for x in INFO_NAMES]), f"info env {k} step {t}")
             assert (term[k], trunc[k]) == (te, tr)
             info_src = infos["final_info"] if te or tr else infos
             for key in ("vix", "liquidity_stress", "regime"):

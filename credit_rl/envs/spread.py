@@ -35,12 +35,12 @@ from ..vmath import log_nb
 __all__ = ['WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
            'env_inline_uncached', 'INFO_NAMES', 'INDEX_REF_BP', 'REGIME_OBS_NAMES', 'N_IG_RATINGS', 'SYNTHETIC_FIELDS',
            'REF_SEED', 'REF_PATHS', 'REF_DAYS', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
-           'maturity_years_nb', 'spread_duration_nb', 'observation_nb', 'env_observation_nb', 'env_ring_observation_nb',
-           'ring_push_nb', 'fill_cost_nb', 'env_book_nb', 'env_advance_nb', 'env_step_nb', 'env_status_nb',
-           'env_warmup_nb', 'PathMarket', 'trailing_vol_bp_day', 'bond_class', 'one_bond_universe', 'synthetic_path',
-           'real_columns', 'prepare_frame', 'real_path', 'RegimeReference', 'regime_reference', 'regime_features',
-           'BondConsts', 'bond_consts', 'quoted_half_spread_bp', 'path_fill_cost', 'path_observations',
-           'CreditSpreadEnv', 'rollout', 'passive_long_policy']
+           'maturity_years_nb', 'spread_duration_nb', 'observation_nb', 'ring_features_nb', 'env_observation_nb',
+           'env_ring_observation_nb', 'ring_push_nb', 'fill_cost_nb', 'book_pnl_nb', 'env_book_nb', 'env_advance_nb',
+           'env_step_nb', 'env_status_nb', 'env_warmup_nb', 'PathMarket', 'trailing_vol_bp_day', 'bond_class',
+           'one_bond_universe', 'synthetic_path', 'real_columns', 'prepare_frame', 'real_path', 'RegimeReference',
+           'regime_reference', 'regime_features', 'BondConsts', 'bond_consts', 'quoted_half_spread_bp',
+           'path_fill_cost', 'path_observations', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
 
 # %% ../../nbs/30_envs.spread.ipynb #0f8d86d3
 @dataclass(frozen=True)
@@ -150,59 +150,66 @@ def observation_nb(log_spread_rel, velocity_bp, sum_sq_changes, half_spread_bp, 
     out[5] = _clip_obs(w)
 
 @env_inline
-def _sum_sq(sq, first):
-    "Sum of sq[first:first + WARMUP_DAYS], four interleaved partial sums (independent adds), in a fixed order."
-    q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0
+def ring_features_nb(hist, i, t, s):
+    "(5-day change bp, sum of the 20 squared daily changes bp^2) of episode day `t`, spread `s`, from column i of the ring `hist`."
+    first = WARMUP_DAYS + (t + 1) % WARMUP_DAYS
+    q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0                                   # four interleaved partial sums, in a fixed order
     for k in range(first, first + WARMUP_DAYS, 4):
-        q0, q1, q2, q3 = q0 + sq[k], q1 + sq[k + 1], q2 + sq[k + 2], q3 + sq[k + 3]
-    return (q0 + q1) + (q2 + q3)
+        q0, q1, q2, q3 = q0 + hist[k, i], q1 + hist[k + 1, i], q2 + hist[k + 2, i], q3 + hist[k + 3, i]
+    return s - hist[(t + WARMUP_DAYS - 5) % WARMUP_DAYS, i], (q0 + q1) + (q2 + q3)
 
 # %% ../../nbs/30_envs.spread.ipynb #c49da53c
 @env_kernel
 def env_observation_nb(state, hist, t, w, ec, out):
     "Features of episode day `t` from `state` and a 21-day spread window `hist` (oldest first) into float32 `out`."
     q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0
-    for k in range(0, WARMUP_DAYS, 4):       # the same order as _sum_sq
+    for k in range(0, WARMUP_DAYS, 4):       # the same order as ring_features_nb
         d0, d1, d2, d3 = hist[k + 1] - hist[k], hist[k + 2] - hist[k + 1], hist[k + 3] - hist[k + 2], hist[k + 4] - hist[k + 3]
         q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
     s = hist[WARMUP_DAYS]
     observation_nb(log_nb(s / ec.theta_bp), s - hist[WARMUP_DAYS - 5], (q0 + q1) + (q2 + q3), state[HALF_SPREAD_BP], t, w, ec, out)
 
 @env_inline
-def env_ring_observation_nb(state, hist, log_spread_rel, t, w, ec, out):
-    "Features of episode day `t` from `state`, the env's ring history `hist` and log(s_t/theta) into float32 `out`."
-    observation_nb(log_spread_rel, state[SPREAD_BP] - hist[(t + WARMUP_DAYS - 5) % WARMUP_DAYS],
-                   _sum_sq(hist, WARMUP_DAYS + (t + 1) % WARMUP_DAYS), state[HALF_SPREAD_BP], t, w, ec, out)
+def env_ring_observation_nb(s, half_spread_bp, hist, i, log_spread_rel, t, w, ec, out):
+    "Features of episode day `t` from its spread `s` and half-spread (bp), column i of the ring history `hist` and log(s/theta) into float32 `out`."
+    velocity_bp, sum_sq_changes = ring_features_nb(hist, i, t, s)
+    observation_nb(log_spread_rel, velocity_bp, sum_sq_changes, half_spread_bp, t, w, ec, out)
 
 @env_inline
-def ring_push_nb(hist, day, s_prev, s_new):
-    "Record spread `s_new` of day `day` (>= -WARMUP_DAYS) after `s_prev` of day - 1 in the ring history."
+def ring_push_nb(hist, i, day, s_prev, s_new):
+    "Record spread `s_new` of day `day` (>= -WARMUP_DAYS) after `s_prev` of day - 1 in column i of the ring history."
     j, d = (day + WARMUP_DAYS) % WARMUP_DAYS, s_new - s_prev
-    hist[j] = s_new
-    hist[WARMUP_DAYS + j] = hist[2 * WARMUP_DAYS + j] = d * d
+    hist[j, i] = s_new
+    hist[WARMUP_DAYS + j, i] = hist[2 * WARMUP_DAYS + j, i] = d * d
 
 # %% ../../nbs/30_envs.spread.ipynb #07d3b2d9
 @env_inline_uncached
-def fill_cost_nb(trade_notional, duration, state, ec):
-    "Dollar cost of filling `trade_notional` (USD) at market `state` for a bond of spread duration `duration` (years)."
+def fill_cost_nb(trade_notional, duration, half_spread_bp, spread_vol_bp_day, volume_usd, ec):
+    "Dollar cost of filling `trade_notional` (USD) for a bond of spread duration `duration` (years) in the day's market."
     if not ec.include_costs or trade_notional == 0.0: return 0.0
-    sigma_price_daily = duration * state[SPREAD_VOL_BP_DAY] / 1e4   # price vol = spread duration x spread vol (bp -> decimal)
-    return trade_cost_nb(trade_notional, state[HALF_SPREAD_BP], sigma_price_daily, state[VOLUME_USD], ec.impact_coef)
+    sigma_price_daily = duration * spread_vol_bp_day / 1e4   # price vol = spread duration x spread vol (bp -> decimal)
+    return trade_cost_nb(trade_notional, half_spread_bp, sigma_price_daily, volume_usd, ec.impact_coef)
 
 # %% ../../nbs/30_envs.spread.ipynb #2a3faf6b
 @env_inline_uncached
-def env_book_nb(state, hist, t, w_old, w_new, s0, x1, ec, info, obs):
-    "The book's side of day t -> t+1, the market `state` being on day t+1 (s0: spread of day t, x1: log(s_{t+1}/theta)); fills `info` and day t+1's `obs`; returns the reward."
+def book_pnl_nb(t, w_old, w_new, s0, s1, half_spread_bp, spread_vol_bp_day, volume_usd, ec):
+    "P&L of day t -> t+1 (spread s0 -> s1) as (spread, carry, financing, fill cost) in decimal of capital, and the trade (USD)."
     dt = 1.0 / TRADING_DAYS_PER_YEAR
-    s1 = state[SPREAD_BP]
     pnl_spread = -w_old * spread_duration_nb(ec, t) * (s1 - s0) / 1e4             # old weight earns the move (bp -> decimal)
     pnl_carry, pnl_financing = w_old * s0 / 1e4 * dt, -w_old * ec.financing_spread_bp_per_yr / 1e4 * dt
     trade_notional = (w_new - w_old) * ec.capital_usd                              # filled at t+1
-    cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), state, ec) / ec.capital_usd
-    ring_push_nb(hist, t + 1, s0, s1)
+    cost = fill_cost_nb(trade_notional, spread_duration_nb(ec, t + 1), half_spread_bp, spread_vol_bp_day, volume_usd, ec) / ec.capital_usd
+    return pnl_spread, pnl_carry, pnl_financing, cost, trade_notional
+
+@env_inline_uncached
+def env_book_nb(s1, half_spread_bp, spread_vol_bp_day, volume_usd, hist, i, t, w_old, w_new, s0, x1, ec, info, obs):
+    "The book's side of day t -> t+1 in day t+1's market (spread s1, half-spread, spread vol, volume; s0: spread of day t, x1: log(s1/theta)); fills `info`, history column i and day t+1's `obs`; returns the reward."
+    pnl_spread, pnl_carry, pnl_financing, cost, trade_notional = book_pnl_nb(t, w_old, w_new, s0, s1, half_spread_bp,
+                                                                             spread_vol_bp_day, volume_usd, ec)
+    ring_push_nb(hist, i, t + 1, s0, s1)
     info[0], info[1], info[2], info[3], info[4] = s1, w_new, pnl_spread, pnl_carry, pnl_financing
-    info[5], info[6], info[7] = cost, state[HALF_SPREAD_BP], trade_notional
-    env_ring_observation_nb(state, hist, x1, t + 1, w_new, ec, obs)
+    info[5], info[6], info[7] = cost, half_spread_bp, trade_notional
+    env_ring_observation_nb(s1, half_spread_bp, hist, i, x1, t + 1, w_new, ec, obs)
     return pnl_spread + pnl_carry + pnl_financing - cost
 
 @env_inline_uncached
@@ -210,7 +217,8 @@ def env_advance_nb(state, hist, t, w_old, w_new, kp, ec, z_s, z_h, z_v, u, size,
     "Day t -> t+1 of one env in place from the day's five variates: the market moves, then the book; returns the reward."
     s0 = state[SPREAD_BP]
     x1 = advance_spread(state, kp, z_s, z_h, z_v, u, size)                        # market moves to day t+1
-    return env_book_nb(state, hist, t, w_old, w_new, s0, x1, ec, info, obs)
+    return env_book_nb(state[SPREAD_BP], state[HALF_SPREAD_BP], state[SPREAD_VOL_BP_DAY], state[VOLUME_USD], hist, 0, t, w_old, w_new,
+                       s0, x1, ec, info, obs)
 
 @env_kernel_uncached
 def env_step_nb(state, hist, t, w_old, w_new, kp, ec, rng, info, obs):
@@ -227,14 +235,14 @@ def env_status_nb(ec, t):
     return terminated, (not terminated) and t >= ec.episode_days
 
 @env_kernel_uncached
-def env_warmup_nb(state, hist, kp, rng):
-    "Path day 0 and WARMUP_DAYS market steps from `rng` into `state` and the ring `hist`; returns log(s/theta) of episode day 0."
+def env_warmup_nb(state, hist, i, kp, rng):
+    "Path day 0 and WARMUP_DAYS market steps from `rng` into `state` and column i of the ring `hist`; returns log(s/theta) of episode day 0."
     x = init_spread_state(state, kp, rng)
-    hist[0] = state[SPREAD_BP]
+    hist[0, i] = state[SPREAD_BP]
     for day in range(1 - WARMUP_DAYS, 1):
         s_prev = state[SPREAD_BP]
         x = step_spread(state, kp, rng)
-        ring_push_nb(hist, day, s_prev, state[SPREAD_BP])
+        ring_push_nb(hist, i, day, s_prev, state[SPREAD_BP])
     return x
 
 # %% ../../nbs/30_envs.spread.ipynb #24eba112
@@ -429,7 +437,7 @@ class CreditSpreadEnv(gym.Env):
         if c.action_type == "discrete": self.action_space = spaces.Discrete(len(c.positions))
         else: self.action_space = spaces.Box(-c.max_abs_weight, c.max_abs_weight, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(self.obs_names),), dtype=np.float32)
-        self._state, self._hist, self._info = np.zeros(N_SPREAD_STATE), np.zeros(HIST_LEN), np.zeros(len(INFO_NAMES))
+        self._state, self._hist, self._info = np.zeros(N_SPREAD_STATE), np.zeros((HIST_LEN, 1)), np.zeros(len(INFO_NAMES))
         self._obs = np.zeros(len(OBS_NAMES), np.float32)   # single_bond: observation of day t (written by the kernels)
         self._frame = prepare_frame(frame, c) if frame is not None else None
         self._bc = bond_consts(c) if self._path_mode else None
@@ -468,8 +476,8 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
     info = {"position": self._w, "market_seed": self.market_seed}
     if not self._path_mode:
         self._rng = spread_path_rng(self.market_seed, 0)
-        x = env_warmup_nb(self._state, self._hist, self._kp, self._rng)
-        env_ring_observation_nb(self._state, self._hist, x, 0, self._w, self._ec, self._obs)
+        x = env_warmup_nb(self._state, self._hist, 0, self._kp, self._rng)
+        env_ring_observation_nb(self._state[SPREAD_BP], self._state[HALF_SPREAD_BP], self._hist, 0, x, 0, self._w, self._ec, self._obs)
         return self._observation(), {"spread_bp": float(self._state[SPREAD_BP])} | info
     if self._frame is None: self.path = synthetic_path(c, self.market_seed)
     else:

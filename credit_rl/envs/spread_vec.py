@@ -28,15 +28,17 @@ from stable_baselines3.common.vec_env import VecEnv
 from ..config import from_dict
 from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
 from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, REGIME_OBS_NAMES, TRADING_DAYS_PER_YEAR, WARMUP_DAYS,
-                                   CreditSpreadConfig, _clip_obs, bond_consts, env_book_nb, env_consts, env_inline_uncached,
+                                   CreditSpreadConfig, _clip_obs, bond_consts, book_pnl_nb, env_consts, env_inline_uncached,
                                    env_kernel, env_kernel_uncached, env_ring_observation_nb, env_status_nb, env_warmup_nb,
-                                   maturity_years_nb, path_observations, spread_duration_nb, synthetic_path)
-from ..market import N_SPREAD_STATE, SPREAD_BP, advance_spread, kernel_params
+                                   maturity_years_nb, observation_nb, path_observations, ring_features_nb, ring_push_nb,
+                                   spread_duration_nb, synthetic_path)
+from ..market import (HALF_SPREAD_BP, LIQ_STRESS, LOG_VOL, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, VOLUME_USD,
+                              kernel_params, spread_day, spread_observables)
 
 # %% auto #0
-__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'PATH_TABLES', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double',
-           'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream', 'SpreadVecState',
-           'SpreadVecStep', 'alloc_vec', 'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb',
+__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'mulhi64', 'pcg64_next',
+           'seed_pcg64', 'next_double', 'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream',
+           'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb',
            'vec_step_weights_nb', 'PathVecState', 'PathCostConsts', 'alloc_path_vec', 'alloc_step', 'load_episode',
            'path_book_nb', 'path_step_nb', 'check_vec_config', 'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
 
@@ -210,15 +212,15 @@ overload_method(types.NamedTuple, "exponential")(_stream_method(standard_exponen
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #aa8b0ba6
 class SpreadVecState(NamedTuple):
-    "State of N environments, row k = env k (updated in place by the kernels)."
-    market: np.ndarray       # float64[N, N_SPREAD_STATE]: market state (market.STATE_NAMES)
-    hist: np.ndarray         # float64[N, HIST_LEN]: ring history of spreads and squared daily changes (envs.spread)
+    "State of N environments: entry k = env k; `market`, `hist` and `draws` are struct-of-arrays (column k = env k)."
+    market: np.ndarray       # float64[N_SPREAD_STATE, N]: market state (market.STATE_NAMES), one row per field
+    hist: np.ndarray         # float64[HIST_LEN, N + HIST_PAD]: ring history of spreads and squared daily changes (envs.spread)
     t: np.ndarray            # int64[N]: episode day
     position: np.ndarray     # float64[N]: weight held, x capital
     rng: np.ndarray          # uint64[N, 4]: PCG64 of the market path, SeedSequence(market_seed, spawn_key=(0,))
     episode_rng: np.ndarray  # uint64[N, 4]: PCG64 drawing the next market seed, SeedSequence(env seed)
     market_seed: np.ndarray  # int64[N]: market seed of the current episode
-    draws: np.ndarray        # float64[N, 8]: scratch of vec_step_nb: the day's 5 variates, spread before the step, log(s/theta) after
+    draws: np.ndarray        # float64[N_DRAW_ROWS, N]: scratch of vec_step_nb (rows: DRAW_ROWS)
 
 class SpreadVecStep(NamedTuple):
     "Outputs of one batched step (overwritten by the next)."
@@ -226,16 +228,16 @@ class SpreadVecStep(NamedTuple):
     reward: np.ndarray       # float64[N]: daily excess return on capital
     terminated: np.ndarray   # bool[N]: bond matured
     truncated: np.ndarray    # bool[N]: episode_days reached
-    info: np.ndarray         # float64[N, len(INFO_NAMES)]: the step's P&L parts (CreditSpreadEnv's info)
+    info: np.ndarray         # float64[len(INFO_NAMES), N]: the step's P&L parts (CreditSpreadEnv's info), one row per name
     final_obs: np.ndarray    # float32[N, len(OBS_NAMES)]: last observation of an episode that ended (rows where done)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #4a11b291
 def alloc_vec(n: int) -> tuple[SpreadVecState, SpreadVecStep]:
     "Zeroed state and output arrays for `n` envs."
     n_obs, z = len(OBS_NAMES), np.zeros
-    return (SpreadVecState(z((n, N_SPREAD_STATE)), z((n, HIST_LEN)), z(n, np.int64), z(n),
-                           z((n, 4), np.uint64), z((n, 4), np.uint64), z(n, np.int64), z((n, 8))),
-            SpreadVecStep(z((n, n_obs), np.float32), z(n), z(n, bool), z(n, bool), z((n, len(INFO_NAMES))),
+    return (SpreadVecState(z((N_SPREAD_STATE, n)), z((HIST_LEN, n + HIST_PAD)), z(n, np.int64), z(n),
+                           z((n, 4), np.uint64), z((n, 4), np.uint64), z(n, np.int64), z((len(DRAW_ROWS), n))),
+            SpreadVecStep(z((n, n_obs), np.float32), z(n), z(n, bool), z(n, bool), z((len(INFO_NAMES), n)),
                           z((n, n_obs), np.float32)))
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #1e204678
@@ -244,9 +246,9 @@ def reset_env_nb(i, market_seed, vs, kp, ec, obs):
     "Start a new episode of env `i` on market path `market_seed`; its first observation goes to obs[i]."
     vs.market_seed[i] = market_seed
     seed_pcg64(vs.rng, i, market_seed, 0)
-    x = env_warmup_nb(vs.market[i], vs.hist[i], kp, PCG64Stream(vs.rng, i))
+    x = env_warmup_nb(vs.market[:, i], vs.hist, i, kp, PCG64Stream(vs.rng, i))
     vs.t[i], vs.position[i] = 0, ec.initial_position
-    env_ring_observation_nb(vs.market[i], vs.hist[i], x, 0, ec.initial_position, ec, obs[i])
+    env_ring_observation_nb(vs.market[SPREAD_BP, i], vs.market[HALF_SPREAD_BP, i], vs.hist, i, x, 0, ec.initial_position, ec, obs[i])
 
 @env_kernel_uncached
 def vec_reset_nb(env_seeds, vs, kp, ec, obs):
@@ -259,50 +261,96 @@ def vec_reset_nb(env_seeds, vs, kp, ec, obs):
             reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, obs)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #60069305
+simd_kernel = numba.njit(_nrt=False, error_model="numpy")   # batched step kernels: IEEE division, so loops over envs vectorise
+HIST_PAD = 8  # spare columns of the history: its rows are not a multiple of 4 KiB apart (same-cache-set thrashing for N = 512, 1024, ...)
+DRAW_ROWS = ("z_s", "z_h", "z_v", "u", "size", "spread_before_bp", "log_spread_rel", "velocity_bp", "sum_sq_changes", "target_weight")
+
 @env_kernel_uncached
 def draw_day_nb(vs):
-    "The day's five variates of every env (normals z_s, z_h, z_v, uniform u, exponential size) into vs.draws[:, :5]."
-    for i in range(vs.draws.shape[0]):
-        vs.draws[i, 0] = standard_normal(vs.rng, i)
-        vs.draws[i, 1] = standard_normal(vs.rng, i)
-        vs.draws[i, 2] = standard_normal(vs.rng, i)
-        vs.draws[i, 3] = next_double(vs.rng, i)
-        vs.draws[i, 4] = standard_exponential(vs.rng, i)
+    "The day's five variates of every env (normals z_s, z_h, z_v, uniform u, exponential size) into vs.draws[:5]."
+    d = vs.draws
+    for i in range(d.shape[1]):
+        d[0, i] = standard_normal(vs.rng, i)
+        d[1, i] = standard_normal(vs.rng, i)
+        d[2, i] = standard_normal(vs.rng, i)
+        d[3, i] = next_double(vs.rng, i)
+        d[4, i] = standard_exponential(vs.rng, i)
 
 @env_inline_uncached
 def _move_markets(vs, kp):
-    "Every env's market one day on from its drawn variates; the spread before -> draws[:, 5], log(s/theta) after -> draws[:, 6]."
-    d = vs.draws
-    for i in range(d.shape[0]):
-        d[i, 5] = vs.market[i, SPREAD_BP]
-        d[i, 6] = advance_spread(vs.market[i], kp, d[i, 0], d[i, 1], d[i, 2], d[i, 3], d[i, 4])
+    "Every env's market one day on from its drawn variates; the spread before -> draws[5], log(s/theta) after -> draws[6]."
+    d, m = vs.draws, vs.market
+    for i in range(d.shape[1]):
+        d[5, i] = m[SPREAD_BP, i]
+        s, log_vol, stress = spread_day(m[SPREAD_BP, i], m[LOG_VOL, i], m[LIQ_STRESS, i], m[SPREAD_VOL_BP_DAY, i],
+                                        kp, d[0, i], d[1, i], d[3, i], d[4, i])
+        x, vol_bp_day, half_spread_bp, volume_usd = spread_observables(s, log_vol, stress, kp, d[2, i])
+        m[SPREAD_BP, i], m[LOG_VOL, i], m[LIQ_STRESS, i] = s, log_vol, stress
+        m[SPREAD_VOL_BP_DAY, i], m[HALF_SPREAD_BP, i], m[VOLUME_USD, i], d[6, i] = vol_bp_day, half_spread_bp, volume_usd, x
 
 @env_inline_uncached
-def _book_env(i, w_new, vs, kp, ec, out):
-    "Env i's book for the day at target weight `w_new`, then the same-step autoreset."
-    out.reward[i] = env_book_nb(vs.market[i], vs.hist[i], vs.t[i], vs.position[i], w_new, vs.draws[i, 5], vs.draws[i, 6],
-                                ec, out.info[i], out.obs[i])
-    vs.t[i] += 1
-    vs.position[i] = w_new
-    terminated, truncated = env_status_nb(ec, vs.t[i])
-    out.terminated[i], out.truncated[i] = terminated, truncated
-    if terminated or truncated:
-        for k in range(out.obs.shape[1]): out.final_obs[i, k] = out.obs[i, k]
-        reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
+def _book_pnl(i, w_new, vs, ec, out):
+    "Env i's P&L for the day at target weight `w_new` into out.info[:, i] and out.reward[i] (`envs.spread.book_pnl_nb`)."
+    m, d, info = vs.market, vs.draws, out.info
+    s1, half_spread_bp = m[SPREAD_BP, i], m[HALF_SPREAD_BP, i]
+    pnl_spread, pnl_carry, pnl_financing, cost, trade_notional = book_pnl_nb(
+        vs.t[i], vs.position[i], w_new, d[5, i], s1, half_spread_bp, m[SPREAD_VOL_BP_DAY, i], m[VOLUME_USD, i], ec)
+    info[0, i], info[1, i], info[2, i], info[3, i], info[4, i] = s1, w_new, pnl_spread, pnl_carry, pnl_financing
+    info[5, i], info[6, i], info[7, i] = cost, half_spread_bp, trade_notional
+    out.reward[i] = pnl_spread + pnl_carry + pnl_financing - cost
 
-@env_kernel_uncached
+@env_inline_uncached
+def _book_history(vs, day):
+    "Every env's day `day` into its ring history; its 5-day change and sum of squared changes -> draws[7], draws[8]."
+    d, s = vs.draws, vs.market[SPREAD_BP]
+    for i in range(d.shape[1]):
+        ring_push_nb(vs.hist, i, day, d[5, i], s[i])
+        d[7, i], d[8, i] = ring_features_nb(vs.hist, i, day, s[i])
+
+@env_inline_uncached
+def _book_observations(vs, ec, out, day):
+    "Every env's observation of day `day`, its new weight and episode status; the episode days must agree (they move in lockstep)."
+    d, m = vs.draws, vs.market
+    terminated, truncated = env_status_nb(ec, day)
+    for i in range(d.shape[1]):
+        if vs.t[i] + 1 != day: raise RuntimeError("CreditSpreadVecEnv: envs on different episode days")
+        w_new = out.info[1, i]
+        observation_nb(d[6, i], d[7, i], d[8, i], m[HALF_SPREAD_BP, i], day, w_new, ec, out.obs[i])
+        vs.t[i], vs.position[i] = day, w_new
+        out.terminated[i], out.truncated[i] = terminated, truncated
+
+@env_inline_uncached
+def _book_day(weights, vs, kp, ec, out):
+    "Every env's book for the day at target weights `weights`: P&L, history, observations, status, then the same-step autoreset."
+    for i in range(weights.shape[0]): _book_pnl(i, weights[i], vs, ec, out)
+    day = vs.t[0] + 1
+    _book_history(vs, day)
+    _book_observations(vs, ec, out, day)
+    _autoreset(vs, kp, ec, out)
+
+@env_inline_uncached
+def _autoreset(vs, kp, ec, out):
+    "Same-step autoreset: every env whose episode just ended keeps its last observation in final_obs and starts a new one."
+    for i in range(out.obs.shape[0]):
+        if out.terminated[i] or out.truncated[i]:
+            for k in range(out.obs.shape[1]): out.final_obs[i, k] = out.obs[i, k]
+            reset_env_nb(i, next_episode_seed(vs.episode_rng, i), vs, kp, ec, out.obs)
+
+@simd_kernel
 def vec_step_nb(actions, positions, vs, kp, ec, out):
     "One day of every env in place, actions = indices into `positions`; envs whose episode ends are reset at once (SAME_STEP autoreset)."
+    weights = vs.draws[9]
+    for i in range(actions.shape[0]): weights[i] = positions[actions[i]]   # a loop of its own: the P&L loop then vectorises
     draw_day_nb(vs)
     _move_markets(vs, kp)
-    for i in range(actions.shape[0]): _book_env(i, positions[actions[i]], vs, kp, ec, out)
+    _book_day(weights, vs, kp, ec, out)
 
-@env_kernel_uncached
+@simd_kernel
 def vec_step_weights_nb(weights, vs, kp, ec, out):
     "`vec_step_nb` with target weights (continuous actions, float64[N]) instead of indices."
     draw_day_nb(vs)
     _move_markets(vs, kp)
-    for i in range(weights.shape[0]): _book_env(i, weights[i], vs, kp, ec, out)
+    _book_day(weights, vs, kp, ec, out)
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #54776633
 class PathVecState(NamedTuple):
@@ -335,7 +383,7 @@ def alloc_path_vec(n: int, config: CreditSpreadConfig, n_obs: int) -> PathVecSta
 def alloc_step(n: int, n_obs: int) -> SpreadVecStep:
     "Zeroed step outputs for `n` envs with `n_obs` features."
     return SpreadVecStep(np.zeros((n, n_obs), np.float32), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool),
-                         np.zeros((n, len(INFO_NAMES))), np.zeros((n, n_obs), np.float32))
+                         np.zeros((len(INFO_NAMES), n)), np.zeros((n, n_obs), np.float32))
 
 # %% ../../nbs/31_envs.spread_vec.ipynb #e92de89d
 def load_episode(ps: PathVecState, i: int, config: CreditSpreadConfig, bc, with_regime: bool, market_seed: int, obs: np.ndarray) -> None:
@@ -384,7 +432,7 @@ def path_step_nb(weights, ps, ec, pc, out):
     "One day of every env on its tables, to target weights `weights` (float64[N]); no autoreset (the caller rebuilds ended episodes)."
     for i in range(weights.shape[0]):
         w_new = weights[i]
-        out.reward[i] = path_book_nb(ps, i, w_new, ec, pc, out.info[i])
+        out.reward[i] = path_book_nb(ps, i, w_new, ec, pc, out.info[:, i])
         ps.t[i] += 1
         ps.position[i] = w_new
         terminated, truncated = env_status_nb(ec, ps.t[i])
@@ -456,7 +504,7 @@ def _path_reset(self: CreditSpreadVecEnv, i: int, seed: int) -> None:
 @patch
 def _current_spread(self: CreditSpreadVecEnv) -> np.ndarray:
     "Spread of each env's current episode day, bp."
-    if not self._path_mode: return self.state.market[:, SPREAD_BP].copy()
+    if not self._path_mode: return self.state.market[SPREAD_BP].copy()
     ps = self.state
     return ps.spread_bp[np.arange(self.num_envs), ps.t + WARMUP_DAYS]
 
@@ -511,16 +559,16 @@ def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
     "Infos of a step as SyncVectorEnv(SAME_STEP) lays them out, `done` = envs that were just reset."
     running, info, vs, infos = ~done, self.out.info, self.state, {}
     for k, name in enumerate(INFO_NAMES):
-        if name == "spread_bp": _masked(infos, name, np.where(running, info[:, k], self._current_spread()), running | done)
-        elif name == "position": _masked(infos, name, np.where(running, info[:, k], vs.position), running | done)
-        else: _masked(infos, name, info[:, k], running)
+        if name == "spread_bp": _masked(infos, name, np.where(running, info[k], self._current_spread()), running | done)
+        elif name == "position": _masked(infos, name, np.where(running, info[k], vs.position), running | done)
+        else: _masked(infos, name, info[k], running)
     for name, values in self._path_infos.items(): _masked(infos, name, values, running)
     _masked(infos, "market_seed", vs.market_seed, done)
     if done.any():
         final_obs = np.full(self.num_envs, None, dtype=object)
         for i in np.flatnonzero(done): final_obs[i] = self.out.final_obs[i].copy()
         final_info = {}
-        for k, name in enumerate(INFO_NAMES): _masked(final_info, name, info[:, k], done)
+        for k, name in enumerate(INFO_NAMES): _masked(final_info, name, info[k], done)
         for name, values in self._path_infos.items(): _masked(final_info, name, values, done)
         infos.update(final_obs=final_obs, _final_obs=done.copy(), final_info=final_info, _final_info=done.copy())
     return infos
@@ -587,7 +635,7 @@ def step_wait(self: CreditSpreadSB3VecEnv):
     time_limit = (out.truncated & ~out.terminated).tolist()              # SB3's "TimeLimit.truncated"
     if self.step_infos:
         extra = [dict(zip(v._path_infos, vals)) for vals in zip(*(x.tolist() for x in v._path_infos.values()))] or [{}] * self.num_envs
-        infos = [dict(zip(INFO_NAMES, row), **ex, **{"TimeLimit.truncated": tl}) for row, ex, tl in zip(out.info.tolist(), extra, time_limit)]
+        infos = [dict(zip(INFO_NAMES, row), **ex, **{"TimeLimit.truncated": tl}) for row, ex, tl in zip(out.info.T.tolist(), extra, time_limit)]
     else: infos = [{} for _ in range(self.num_envs)]
     spread = v._current_spread() if dones.any() else None
     for i in np.flatnonzero(dones).tolist():

@@ -8,7 +8,7 @@ Prints env-steps/second (one env-step = one day of one environment) for:
     (`step_infos=False`), and through the gymnasium vector env (`CreditSpreadVecEnv.step`, infos as arrays);
   * a numba kernel that only draws the same random numbers as the env kernel (3 normals + 1 uniform + 1 exponential
     per env-step, plus the reseeding and 20-day warm-up draws of each new episode): the practical limit;
-  * for the explanation, the market step alone (`market.step_spread` on the same streams, no env arithmetic);
+  * for the explanation, the twin's market alone (its draws and its vectorised market loop, no book, no resets);
   * the calibrated market (market_model='synthetic', regime features on): the plain env, and the batched twin with 64
     envs through `CreditSpreadVecEnv._advance` (the `path_step_nb` kernel plus the autoresets, which rebuild each
     ended episode's tables with `synthetic_path` + `path_observations` in Python). One timed call of the twin is a
@@ -32,15 +32,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts, env_kernel_uncached  # noqa: E402
-from credit_rl.envs.spread_vec import (PCG64Stream, CreditSpreadSB3VecEnv, CreditSpreadVecEnv, alloc_vec,  # noqa: E402
-                                       next_double, next_episode_seed, seed_pcg64, standard_exponential,
-                                       standard_normal, vec_reset_nb, vec_step_nb)
-from credit_rl.market import init_spread_state, kernel_params, step_spread  # noqa: E402
+from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts  # noqa: E402
+from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, _move_markets, alloc_vec,  # noqa: E402
+                                       draw_day_nb, next_double, next_episode_seed, seed_pcg64, simd_kernel,
+                                       standard_exponential, standard_normal, vec_reset_nb, vec_step_nb)
+from credit_rl.market import kernel_params  # noqa: E402
 from credit_rl.envs.spread import WARMUP_DAYS  # noqa: E402
 
 
-@env_kernel_uncached                          # compiled like the batched env kernel: no reference counting, no disk cache
+@simd_kernel                                  # compiled like the batched env kernel (vec_step_nb)
 def random_numbers_only_nb(n_days, rng, episode_rng, t, episode_days, sink):
     "Draw, for each env-day, what the env kernel draws (5 numbers; a new episode: reseed + 3 + 20 x 5); sum into sink."
     for _ in range(n_days):
@@ -58,12 +58,12 @@ def random_numbers_only_nb(n_days, rng, episode_rng, t, episode_days, sink):
             sink[i] += acc
 
 
-@env_kernel_uncached
-def market_only_nb(n_days, market, rng, kp):
-    "Step only the market (`step_spread`) of every env on its PCG64 stream: the market's share of the env kernel."
+@simd_kernel                                  # compiled like vec_step_nb
+def market_only_nb(n_days, vs, kp):
+    "The twin's market alone: each day, draw every env's variates (`draw_day_nb`) and move every market (the SIMD loop)."
     for _ in range(n_days):
-        for i in range(rng.shape[0]):
-            step_spread(market[i], kp, PCG64Stream(rng, i))
+        draw_day_nb(vs)
+        _move_markets(vs, kp)
 
 
 def rate(step_fn, env_steps_per_call, seconds, repeats):
@@ -145,7 +145,7 @@ def market_only(cfg, n, days_per_call=16):
     vs, out = alloc_vec(n)
     kp, ec = kernel_params(cfg.market), env_consts(cfg)
     vec_reset_nb(np.arange(n, dtype=np.int64), vs, kp, ec, out.obs)
-    return lambda: market_only_nb(days_per_call, vs.market, vs.rng, kp)
+    return lambda: market_only_nb(days_per_call, vs, kp)
 
 
 def main():
@@ -169,16 +169,16 @@ def main():
         measure(f"SB3 VecEnv adapter, {n:,} envs (step_infos=False)", sb3_adapter(cfg, n, False), n)
     measure("gymnasium CreditSpreadVecEnv, 1,024 envs", gym_vector(cfg, 1024), 1024)
     measure("random numbers only, 1,024 envs", rng_only(cfg, 1024), 16 * 1024)
-    measure("market step only (no env arithmetic), 1,024", market_only(cfg, 1024), 16 * 1024)
+    measure("market only (draws + SIMD market loop), 1,024", market_only(cfg, 1024), 16 * 1024)
     syn = CreditSpreadConfig(market_model="synthetic")                   # calibrated market, regime features, 252-day episodes
     measure("plain CreditSpreadEnv, synthetic market", plain_env(syn), 1)
     measure("batched synthetic twin, 64 envs (tables incl.)", synthetic_twin(syn, 64), 64 * syn.episode_days)
     raw, plain, limit = rows["raw batched kernel, 1,024 envs"], rows["plain CreditSpreadEnv"], rows["random numbers only, 1,024 envs"]
-    market = rows["market step only (no env arithmetic), 1,024"]
+    market = rows["market only (draws + SIMD market loop), 1,024"]
     print(f"\nraw kernel (1,024 envs) / plain env, per step, one core: {raw / plain:8.1f}x   (target >= 100x)")
     print(f"raw kernel (64 envs)    / plain env, per step, one core: {rows['raw batched kernel, 64 envs'] / plain:8.1f}x")
     print(f"raw kernel (1,024 envs) / random-numbers-only limit:     {raw / limit:8.2f}    (target >= 0.5)")
-    print(f"market step only        / random-numbers-only limit:     {market / limit:8.2f}    "
+    print(f"market only             / random-numbers-only limit:     {market / limit:8.2f}    "
           f"(the market's own arithmetic: {1e9 / market - 1e9 / limit:.0f} ns per env-step beyond its draws)")
     print(f"batched synthetic twin (64 envs) / plain synthetic env: "
           f"{rows['batched synthetic twin, 64 envs (tables incl.)'] / rows['plain CreditSpreadEnv, synthetic market']:8.1f}x"
