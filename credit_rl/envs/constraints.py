@@ -327,7 +327,8 @@ def project_book(w: np.ndarray,  # target weights, decimal of capital
         d = s * (w @ durations)
         if d > hi: s *= hi / d
         elif d < lo: s *= lo / d
-    return w * s if s < 1.0 else w
+    w = w * s if s < 1.0 else w
+    return np.where(np.abs(w) < np.finfo(float).tiny, 0.0, w)   # subnormal weights are flat: their shares would be rounding noise
 
 # %% ../../nbs/34_envs.constraints.ipynb #f7835290
 def check_limits_feasible(limits: ConstraintLimits, sectors: tuple | None, ratings: tuple | None) -> None:
