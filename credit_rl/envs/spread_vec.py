@@ -220,7 +220,7 @@ class SpreadVecState(NamedTuple):
     rng: np.ndarray          # uint64[N, 4]: PCG64 of the market path, SeedSequence(market_seed, spawn_key=(0,))
     episode_rng: np.ndarray  # uint64[N, 4]: PCG64 drawing the next market seed, SeedSequence(env seed)
     market_seed: np.ndarray  # int64[N]: market seed of the current episode
-    draws: np.ndarray        # float64[N_DRAW_ROWS, N]: scratch of vec_step_nb (rows: DRAW_ROWS)
+    draws: np.ndarray        # float64[len(DRAW_ROWS), N]: scratch of vec_step_nb, one row per name in DRAW_ROWS
 
 class SpreadVecStep(NamedTuple):
     "Outputs of one batched step (overwritten by the next)."
