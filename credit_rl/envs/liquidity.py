@@ -16,11 +16,15 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 from .vec import SharedConfigVecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
-from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
+from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp
 from ..references import ac_schedule
+from ..vmath import exp_nb, log_nb
 
 # %% auto #0
 __all__ = ['DRAWS_PER_STEP', 'P_SIDE', 'P_X', 'P_S0', 'P_N', 'P_TAU', 'P_SIGMA_USD', 'P_SIGMA_STEP', 'P_RISK_COEF', 'P_LINEAR',
@@ -30,10 +34,11 @@ __all__ = ['DRAWS_PER_STEP', 'P_SIDE', 'P_X', 'P_S0', 'P_N', 'P_TAU', 'P_SIGMA_U
            'P_REWARD_SCALE', 'P_HS_GRID', 'P_STRESS_SCALE', 'P_ELECTRONIC', 'P_ELEC_DISCOUNT', 'P_ELEC_MIN_FRAC',
            'P_GRID_BASE', 'P_GRID_CRISIS', 'P_SIZE_EDGES', 'N_PARAMS', 'S_INV', 'S_STEP', 'S_MID', 'S_LIQ',
            'S_LOG_VOL_REL', 'S_LOG_DEPTH_REL', 'S_VOL', 'S_QUOTE_MULT', 'S_RESP', 'S_TOX', 'S_CUM_TRADED',
-           'S_SQRT_CUM_PART', 'S_STRESS', 'N_STATE', 'STATE_NAMES', 'INFO_NAMES', 'N_INFO', 'OBS_NAMES', 'OBS_LOW',
-           'OBS_HIGH', 'LIQUIDITY_ENV_ID', 'LiquidityConfig', 'stream_key', 'kernel_params', 'batch_step',
-           'batch_reset', 'check_actions', 'LiquidityBatch', 'LiquidityEnv', 'twap_policy', 'schedule_policy',
-           'ac_holdings', 'ac_policy', 'liquidity_aware_policy', 'rollout', 'LiquidityVecEnv', 'LiquidityVectorEnv']
+           'S_SQRT_CUM_PART', 'S_STRESS', 'N_STATE', 'STATE_NAMES', 'INFO_NAMES', 'N_INFO', 'I_ROW0', 'R_REWARD',
+           'N_ROWS', 'OBS_NAMES', 'OBS_LOW', 'OBS_HIGH', 'CHUNK', 'LIQUIDITY_ENV_ID', 'LiquidityConfig', 'stream_key',
+           'kernel_params', 'batch_step', 'batch_reset', 'check_actions', 'LiquidityBatch', 'LiquidityEnv',
+           'twap_policy', 'schedule_policy', 'ac_holdings', 'ac_policy', 'liquidity_aware_policy', 'rollout',
+           'LiquidityVecEnv', 'LiquidityVectorEnv']
 
 # %% ../../nbs/32_envs.liquidity.ipynb #b571d57b
 @dataclass(frozen=True)
@@ -90,63 +95,71 @@ class LiquidityConfig:
         return cls(**{**kw, **overrides})
 
 # %% ../../nbs/32_envs.liquidity.ipynb #ead7103f
+_kernel = numba.njit(cache=True, error_model="numpy", inline="always", _nrt=False)  # helpers: inlined into the loops over envs
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _SH30, _SH27, _SH31, _SH11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 DRAWS_PER_STEP = 8  # counter slots reserved per step (6 used: 4 normals, 2 uniforms)
 
-@numba.njit(cache=True)
+@_kernel
 def _mix64(z):
     "SplitMix64 finaliser (uint64 -> uint64, wrapping arithmetic)."
     z = (z ^ (z >> _SH30)) * _MIX1
     z = (z ^ (z >> _SH27)) * _MIX2
     return z ^ (z >> _SH31)
 
+@intrinsic
+def _sqrt(typingctx, x):
+    "IEEE square root of float64 x as LLVM's `llvm.sqrt` (numba's `math.sqrt` calls libm's, which LLVM may not speculate)."
+    def codegen(context, builder, signature, args):
+        return builder.call(builder.module.declare_intrinsic("llvm.sqrt", [ir.DoubleType()]), args)
+    return types.float64(types.float64), codegen
+
 # %% ../../nbs/32_envs.liquidity.ipynb #226485a5
-@numba.njit(cache=True)
+@_kernel
 def stream_key(seed, episode):
     "uint64 key of episode `episode` (>= 0) of `seed` (any integer in [0, 2**64))."
     return _mix64(_mix64(np.uint64(seed)) + np.uint64(episode) * _GOLDEN)
 
-@numba.njit(cache=True)
+@_kernel
 def _uniform(key, counter):
     "Uniform in (0, 1) (53 bits, never 0 or 1) at position `counter` of stream `key`."
     return (np.float64(_mix64(key + np.uint64(counter) * _GOLDEN) >> _SH11) + 0.5) * 1.1102230246251565e-16
 
-@numba.njit(cache=True, error_model="numpy")
-def _std_normal_inv(p):
-    "Standard normal quantile of p in (0, 1): Wichura's AS241 (1988), the same steps as Python's `statistics`."
-    q = p - 0.5
-    if abs(q) <= 0.425:                                                  # central 85 %: no transcendental function
-        r = 0.180625 - q * q
-        num = (((((((2.5090809287301226727e+3 * r + 3.3430575583588128105e+4) * r + 6.7265770927008700853e+4) * r
-                    + 4.5921953931549871457e+4) * r + 1.3731693765509461125e+4) * r + 1.9715909503065514427e+3) * r
-                + 1.3314166789178437745e+2) * r + 3.3871328727963666080e+0) * q
-        den = (((((((5.2264952788528545610e+3 * r + 2.8729085735721942674e+4) * r + 3.9307895800092710610e+4) * r
-                    + 2.1213794301586595867e+4) * r + 5.3941960214247511077e+3) * r + 6.8718700749205790830e+2) * r
-                + 4.2313330701600911252e+1) * r + 1.0)
-        return num / den
-    r = math.sqrt(-math.log(p if q <= 0.0 else 1.0 - p))
-    if r <= 5.0:
-        r = r - 1.6
-        num = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r + 2.41780725177450611770e-1) * r
-                    + 1.27045825245236838258e+0) * r + 3.64784832476320460504e+0) * r + 5.76949722146069140550e+0) * r
-                + 4.63033784615654529590e+0) * r + 1.42343711074968357734e+0)
-        den = (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r + 1.51986665636164571966e-2) * r
-                    + 1.48103976427480074590e-1) * r + 6.89767334985100004550e-1) * r + 1.67638483018380384940e+0) * r
-                + 2.05319162663775882187e+0) * r + 1.0)
-    else:
-        r = r - 5.0
-        num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.24266094738807843860e-3) * r
-                    + 2.65321895265761230930e-2) * r + 2.96560571828504891230e-1) * r + 1.78482653991729133580e+0) * r
-                + 5.46378491116411436990e+0) * r + 6.65790464350110377720e+0)
-        den = (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r + 1.84631831751005468180e-5) * r
-                    + 7.86869131145613259100e-4) * r + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
-                + 5.99832206555887937690e-1) * r + 1.0)
-    x = num / den
-    return -x if q < 0.0 else x
+# AS241's three rational approximations: (numerator, denominator) coefficients, highest power first
+_AS241_CENTRAL = ((2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4, 4.5921953931549871457e+4,
+                   1.3731693765509461125e+4, 1.9715909503065514427e+3, 1.3314166789178437745e+2, 3.3871328727963666080e+0),
+                  (5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4, 2.1213794301586595867e+4,
+                   5.3941960214247511077e+3, 6.8718700749205790830e+2, 4.2313330701600911252e+1, 1.0))
+_AS241_NEAR = ((7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1, 1.27045825245236838258e+0,
+                3.64784832476320460504e+0, 5.76949722146069140550e+0, 4.63033784615654529590e+0, 1.42343711074968357734e+0),
+               (1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2, 1.48103976427480074590e-1,
+                6.89767334985100004550e-1, 1.67638483018380384940e+0, 2.05319162663775882187e+0, 1.0))
+_AS241_FAR = ((2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3, 2.65321895265761230930e-2,
+               2.96560571828504891230e-1, 1.78482653991729133580e+0, 5.46378491116411436990e+0, 6.65790464350110377720e+0),
+              (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5, 7.86869131145613259100e-4,
+               1.48753612908506148525e-2, 1.36929880922735805310e-1, 5.99832206555887937690e-1, 1.0))
 
-@numba.njit(cache=True)
+# %% ../../nbs/32_envs.liquidity.ipynb #a5241b0c
+@_kernel
+def _horner(c, r):
+    "c[0] r^7 + c[1] r^6 + ... + c[7], evaluated as AS241 does."
+    return ((((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) * r + c[6]) * r + c[7]
+
+@_kernel
+def _std_normal_inv(p):
+    "Standard normal quantile of p in (0, 1): Wichura's AS241 (1988), branch-free (both regions computed, then selected)."
+    q = p - 0.5
+    central = abs(q) <= 0.425                                              # central 85 %: r = 0.180625 - q^2
+    r_tail = _sqrt(-log_nb(p if q <= 0.0 else 1.0 - p))                    # tails: r = sqrt(-log(min(p, 1 - p)))
+    near = r_tail <= 5.0
+    r = (0.180625 - q * q) if central else (r_tail - 1.6 if near else r_tail - 5.0)
+    num_c = _AS241_CENTRAL[0] if central else (_AS241_NEAR[0] if near else _AS241_FAR[0])   # a select per coefficient
+    den_c = _AS241_CENTRAL[1] if central else (_AS241_NEAR[1] if near else _AS241_FAR[1])
+    x = _horner(num_c, r) * (q if central else 1.0) / _horner(den_c, r)
+    return x if central else (-x if q < 0.0 else x)
+
+@_kernel
 def _normal(key, counter):
     "N(0, 1) at position `counter` of stream `key`, by inversion (one uniform per normal)."
     return _std_normal_inv(_uniform(key, counter))
@@ -189,143 +202,189 @@ def kernel_params(c: LiquidityConfig) -> np.ndarray:
     return p
 
 # %% ../../nbs/32_envs.liquidity.ipynb #0d6558b1
-# state row (float64): indices
+# workspace rows (float64, one column per env): the state, then the step's info, then the reward
 (S_INV, S_STEP, S_MID, S_LIQ, S_LOG_VOL_REL, S_LOG_DEPTH_REL, S_VOL, S_QUOTE_MULT, S_RESP, S_TOX, S_CUM_TRADED,
  S_SQRT_CUM_PART, S_STRESS) = range(13)
 N_STATE = 13
 STATE_NAMES = ("inventory", "step", "mid", "liquidity_factor", "log_volume_rel", "log_depth_rel", "volume_usd",
                "quote_width_mult", "dealer_response", "toxicity", "cum_traded", "sqrt_cum_participation", "stress")
-# info row (float64) written by each step: names in INFO_NAMES order
 INFO_NAMES = ("traded", "fill_price", "execution_cost_usd", "inventory_cost_usd", "risk_penalty_usd", "cost_usd",
               "mid", "inventory", "half_spread_bp", "fill_fraction", "noise_usd", "permanent_usd", "informed_usd",
               "fill_drift_usd")
 N_INFO = len(INFO_NAMES)
+I_ROW0 = N_STATE                    # info field j is workspace row I_ROW0 + j
+R_REWARD = N_STATE + N_INFO         # the step's reward
+N_ROWS = R_REWARD + 1
 OBS_NAMES = ("inventory_frac", "time_left_frac", "log_depth_rel", "log_volume_rel", "dealer_response", "toxicity")
 OBS_LOW = np.array([0, 0, -10, -10, 0, 0], dtype=np.float32)
 OBS_HIGH = np.array([1, 1, 10, 10, 1, 10], dtype=np.float32)
 
 # %% ../../nbs/32_envs.liquidity.ipynb #7da692fc
-_kernel = numba.njit(cache=True, error_model="numpy", inline="always")   # helpers: inlined into the batch kernels
+@_kernel
+def _liquidity(P, key, block, liq):
+    "(log volume rel, log depth rel, volume USD, quote multiplier, fill fraction, stress) at log-liquidity `liq`, noise from `block`."
+    e_vol, e_depth = _normal(key, block * DRAWS_PER_STEP + 2), _normal(key, block * DRAWS_PER_STEP + 3)
+    log_vol_rel, log_depth_rel = liq + P[P_VOL_NOISE] * e_vol, liq + P[P_DEPTH_NOISE] * e_depth
+    vol = exp_nb(P[P_LOG_VOL] + log_vol_rel)                                     # V = V_bar exp(L + noise)
+    stress = max(-liq, 0.0) / P[P_STRESS_SCALE]                                  # cost-grid stress (0 calm, 1 = March 2020)
+    own_depth = log_depth_rel - liq if P[P_HS_GRID] > 0 else log_depth_rel       # grid: L acts via stress
+    quote_mult = exp_nb(-P[P_HS_ELAST] * own_depth)                              # (D_bar / D)^e
+    resp = 1.0 if P[P_RESP_LOGIT] == math.inf else 1.0 / (1.0 + exp_nb(-(P[P_RESP_LOGIT] + P[P_RESP_BETA] * liq)))
+    return log_vol_rel, log_depth_rel, vol, quote_mult, resp, stress
 
 @_kernel
-def _set_liquidity(P, st, i, key, block, liq):
-    "Volume, depth, half-spread and fill fraction of env i for log-liquidity `liq`, noise from counter block `block`."
-    st[i, S_LIQ] = liq
-    if P[P_LINEAR] > 0:
-        st[i, S_LOG_VOL_REL], st[i, S_LOG_DEPTH_REL], st[i, S_VOL], st[i, S_QUOTE_MULT], st[i, S_RESP] = 0.0, 0.0, P[P_VOL], 1.0, 1.0
-        st[i, S_STRESS] = 0.0
-        return
-    e_vol, e_depth = _normal(key, block * DRAWS_PER_STEP + 2), _normal(key, block * DRAWS_PER_STEP + 3)
-    st[i, S_LOG_VOL_REL], st[i, S_LOG_DEPTH_REL] = liq + P[P_VOL_NOISE] * e_vol, liq + P[P_DEPTH_NOISE] * e_depth
-    st[i, S_VOL] = math.exp(P[P_LOG_VOL] + st[i, S_LOG_VOL_REL])                   # V = V_bar exp(L + noise)
-    st[i, S_STRESS] = max(-liq, 0.0) / P[P_STRESS_SCALE]                           # cost-grid stress (0 calm, 1 = March 2020)
-    own_depth = st[i, S_LOG_DEPTH_REL] - liq if P[P_HS_GRID] > 0 else st[i, S_LOG_DEPTH_REL]   # grid: L acts via stress
-    st[i, S_QUOTE_MULT] = math.exp(-P[P_HS_ELAST] * own_depth)                       # (D_bar / D)^e
-    st[i, S_RESP] = 1.0 if P[P_RESP_LOGIT] == math.inf else 1.0 / (1.0 + math.exp(-(P[P_RESP_LOGIT] + P[P_RESP_BETA] * liq)))
+def _set_liquidity(P, W, s, i, key, block, liq, linear):
+    "Env i's liquidity state for log-liquidity `liq` (the linear model: neutral, no draws); W[k * s + i] = field k of env i."
+    log_vol_rel, log_depth_rel, vol, quote_mult, resp, stress = (0.0, 0.0, P[P_VOL], 1.0, 1.0, 0.0) if linear else _liquidity(P, key, block, liq)
+    W[S_LIQ * s + i], W[S_LOG_VOL_REL * s + i], W[S_LOG_DEPTH_REL * s + i] = liq, log_vol_rel, log_depth_rel
+    W[S_VOL * s + i], W[S_QUOTE_MULT * s + i], W[S_RESP * s + i], W[S_STRESS * s + i] = vol, quote_mult, resp, stress
 
 # %% ../../nbs/32_envs.liquidity.ipynb #b3470340
 @_kernel
-def _reset_one(P, st, i, key):
+def _reset_one(P, W, s, i, key, linear):
     "Start an episode in env i: full inventory at the arrival mid, stationary liquidity draw."
-    st[i, S_INV], st[i, S_STEP], st[i, S_MID], st[i, S_CUM_TRADED], st[i, S_SQRT_CUM_PART] = P[P_X], 0.0, P[P_S0], 0.0, 0.0
-    if P[P_LINEAR] > 0: liq, st[i, S_TOX] = 0.0, 0.0
-    else: liq, st[i, S_TOX] = P[P_LIQ_SD] * _normal(key, 1), P[P_TOX_MEAN]
-    _set_liquidity(P, st, i, key, 0, liq)
+    W[S_INV * s + i], W[S_STEP * s + i], W[S_MID * s + i], W[S_CUM_TRADED * s + i], W[S_SQRT_CUM_PART * s + i] = P[P_X], 0.0, P[P_S0], 0.0, 0.0
+    if linear: liq, W[S_TOX * s + i] = 0.0, 0.0
+    else: liq, W[S_TOX * s + i] = P[P_LIQ_SD] * _normal(key, 1), P[P_TOX_MEAN]
+    _set_liquidity(P, W, s, i, key, 0, liq, linear)
 
 @_kernel
-def _observe(P, st, i, obs):
+def _observe(P, W, s, i, obs):
     "Write the float32 observation of env i into obs[i] (clipped to the observation box)."
-    obs[i, 0] = np.float32(min(max(st[i, S_INV] / P[P_X], 0.0), 1.0))
-    obs[i, 1] = np.float32(min(max((P[P_N] - st[i, S_STEP]) / P[P_N], 0.0), 1.0))
-    obs[i, 2] = np.float32(min(max(st[i, S_LOG_DEPTH_REL], -10.0), 10.0))
-    obs[i, 3] = np.float32(min(max(st[i, S_LOG_VOL_REL], -10.0), 10.0))
-    obs[i, 4] = np.float32(st[i, S_RESP])
-    obs[i, 5] = np.float32(min(st[i, S_TOX], 10.0))
+    obs[i, 0] = np.float32(min(max(W[S_INV * s + i] / P[P_X], 0.0), 1.0))
+    obs[i, 1] = np.float32(min(max((P[P_N] - W[S_STEP * s + i]) / P[P_N], 0.0), 1.0))
+    obs[i, 2] = np.float32(min(max(W[S_LOG_DEPTH_REL * s + i], -10.0), 10.0))
+    obs[i, 3] = np.float32(min(max(W[S_LOG_VOL_REL * s + i], -10.0), 10.0))
+    obs[i, 4] = np.float32(W[S_RESP * s + i])
+    obs[i, 5] = np.float32(min(W[S_TOX * s + i], 10.0))
 
 # %% ../../nbs/32_envs.liquidity.ipynb #496607bb
 @_kernel
 def _grid_half_spread_bp(P, notional, stress):
     "credit_rl.costs client half-spread (bp) of a `notional` USD trade at `stress`, from the grid row cached in P."
-    sb = 0
-    while sb < 3 and notional >= P[P_SIZE_EDGES + sb]: sb += 1                                   # size bucket
-    hs = P[P_GRID_BASE + sb] * (1.0 + (P[P_GRID_CRISIS + sb] - 1.0) * stress)                     # stress multiplier
-    if P[P_ELECTRONIC] > 0: hs = max(hs - P[P_ELEC_DISCOUNT], P[P_ELEC_MIN_FRAC] * hs)           # electronic RFQ
-    return hs
+    b1 = notional >= P[P_SIZE_EDGES]                                        # size bucket >= 1, >= 2, == 3
+    b2 = b1 & (notional >= P[P_SIZE_EDGES + 1])
+    b3 = b2 & (notional >= P[P_SIZE_EDGES + 2])
+    base = P[P_GRID_BASE + 3] if b3 else (P[P_GRID_BASE + 2] if b2 else (P[P_GRID_BASE + 1] if b1 else P[P_GRID_BASE]))
+    crisis = P[P_GRID_CRISIS + 3] if b3 else (P[P_GRID_CRISIS + 2] if b2 else (P[P_GRID_CRISIS + 1] if b1 else P[P_GRID_CRISIS]))
+    hs = base * (1.0 + (crisis - 1.0) * stress)                                # stress multiplier
+    return max(hs - P[P_ELEC_DISCOUNT], P[P_ELEC_MIN_FRAC] * hs) if P[P_ELECTRONIC] > 0 else hs   # electronic RFQ
 
 @_kernel
-def _execution_cost(P, st, i, traded):
+def _trade_cost(notional, half_spread_bp, sigma_daily, daily_volume, impact_coef):
+    "`credit_rl.costs.trade_cost_nb`, the same arithmetic with a speculatable square root (USD)."
+    q = abs(notional)
+    return 0.0 if q == 0.0 else half_spread_bp / 1e4 * q + impact_coef * sigma_daily * _sqrt(q / daily_volume) * q
+
+@_kernel
+def _execution_cost(P, W, s, i, traded, linear):
     "(USD cost, half-spread bp) of filling `traded` units (>= 0) at env i's mid: half-spread + temporary impact."
-    if P[P_LINEAR] > 0: return P[P_EPS] * traded + P[P_ETA] / P[P_TAU] * traded * traded, 0.0            # AC: eps|n| + eta n^2/tau
-    notional = traded * st[i, S_MID]
-    hs = _grid_half_spread_bp(P, notional, st[i, S_STRESS]) if P[P_HS_GRID] > 0 else P[P_HS_BP]
-    hs *= st[i, S_QUOTE_MULT]
-    if traded <= 0.0: return 0.0, hs
-    return trade_cost_nb(notional, hs, P[P_SIGMA_D], st[i, S_VOL], P[P_Y]), hs                            # credit_rl.costs
+    if linear: return P[P_EPS] * traded + P[P_ETA] / P[P_TAU] * traded * traded, 0.0            # AC: eps|n| + eta n^2/tau
+    notional = traded * W[S_MID * s + i]
+    hs = (_grid_half_spread_bp(P, notional, W[S_STRESS * s + i]) if P[P_HS_GRID] > 0 else P[P_HS_BP]) * W[S_QUOTE_MULT * s + i]
+    return _trade_cost(notional, hs, P[P_SIGMA_D], W[S_VOL * s + i], P[P_Y]), hs
 
 @_kernel
-def _permanent_move(P, st, i, traded):
+def _permanent_move(P, W, s, i, traded, linear):
     "Permanent mid displacement (USD per unit, against the trader) of `traded` more units; updates the cumulative state."
-    st[i, S_CUM_TRADED] += traded
-    if P[P_LINEAR] > 0: return P[P_GAMMA] * traded                                                        # AC: gamma n
-    before, st[i, S_SQRT_CUM_PART] = st[i, S_SQRT_CUM_PART], math.sqrt(st[i, S_CUM_TRADED] * P[P_S0] / P[P_VOL])
-    return P[P_PERM_USD] * (st[i, S_SQRT_CUM_PART] - before)          # c_perm sigma S0 (sqrt(Q_k S0/V) - sqrt(Q_k-1 S0/V))
+    W[S_CUM_TRADED * s + i] += traded
+    if linear: return P[P_GAMMA] * traded                                                        # AC: gamma n
+    before, W[S_SQRT_CUM_PART * s + i] = W[S_SQRT_CUM_PART * s + i], _sqrt(W[S_CUM_TRADED * s + i] * P[P_S0] / P[P_VOL])
+    return P[P_PERM_USD] * (W[S_SQRT_CUM_PART * s + i] - before)          # c_perm sigma S0 (sqrt(Q_k S0/V) - sqrt(Q_k-1 S0/V))
 
 # %% ../../nbs/32_envs.liquidity.ipynb #0119310c
 @_kernel
-def _step_one(P, st, i, key, action, info):
-    "Advance env i by one step with `action` in [0, 1]; write info[i]; return (reward, terminated)."
-    k, x, mid, side = st[i, S_STEP], st[i, S_INV], st[i, S_MID], P[P_SIDE]
+def _step_one(P, W, s, i, key, action, linear):
+    "Advance env i by one step with `action` in [0, 1]; write its info and reward rows; return terminated."
+    k, x, mid, side = W[S_STEP * s + i], W[S_INV * s + i], W[S_MID * s + i], P[P_SIDE]
     last = k >= P[P_N] - 1
-    fill = 1.0 if last else st[i, S_RESP]
-    traded = x if (last or (action >= 1.0 and fill >= 1.0)) else min(x * action * fill, x)   # forced at the end
+    fill = 1.0 if last else W[S_RESP * s + i]
+    traded = x if (last | ((action >= 1.0) & (fill >= 1.0))) else min(x * action * fill, x)   # forced at the end
     x_new = x - traded
-    exec_cost, hs = _execution_cost(P, st, i, traded)
-    perm = _permanent_move(P, st, i, traded)
+    exec_cost, hs = _execution_cost(P, W, s, i, traded, linear)
+    perm = _permanent_move(P, W, s, i, traded, linear)
     block = np.int64(k) + 1
-    z_mid = _normal(key, block * DRAWS_PER_STEP)
-    noise = P[P_SIGMA_STEP] * z_mid                                            # sigma sqrt(tau) xi
-    informed = 0.0 if P[P_LINEAR] > 0 else P[P_TOX_DRIFT_USD] * st[i, S_TOX]   # delta phi sigma sqrt(tau)
+    noise = P[P_SIGMA_STEP] * _normal(key, block * DRAWS_PER_STEP)             # sigma sqrt(tau) xi
+    informed = 0.0 if linear else P[P_TOX_DRIFT_USD] * W[S_TOX * s + i]             # delta phi sigma sqrt(tau)
     d_mid = noise - side * (perm + informed)
     inv_cost = -side * x_new * d_mid                                           # loss of the inventory still held
     risk = P[P_RISK_COEF] * x_new * x_new                                      # AC risk term lambda sigma^2 tau x^2
     fill_drift = 0.5 * informed * traded                                       # the child order works through half the drift
-    info[i, 0], info[i, 1] = traded, (mid - side * (exec_cost + fill_drift) / traded) if traded > 0 else mid
-    info[i, 2], info[i, 3], info[i, 4], info[i, 5] = exec_cost, inv_cost, risk, exec_cost + fill_drift + inv_cost
-    info[i, 8], info[i, 9], info[i, 10], info[i, 11], info[i, 12], info[i, 13] = hs, fill, noise, perm, informed, fill_drift
-    participation = traded * mid / st[i, S_VOL]
-    st[i, S_INV], st[i, S_MID], st[i, S_STEP] = x_new, mid + d_mid, k + 1
-    if P[P_LINEAR] <= 0:                                                       # next liquidity and informed flow
+    participation = traded * mid / W[S_VOL * s + i]
+    if not linear:                                                             # next liquidity and informed flow
         z_liq = _normal(key, block * DRAWS_PER_STEP + 1)
-        _set_liquidity(P, st, i, key, block, P[P_LIQ_RHO] * st[i, S_LIQ] + P[P_LIQ_INNOV] * z_liq)
-        jump = 0.0
-        if _uniform(key, block * DRAWS_PER_STEP + 4) < P[P_TOX_JUMP_P]:
-            jump = -P[P_TOX_JUMP_MEAN] * math.log(_uniform(key, block * DRAWS_PER_STEP + 5))
-        tox = P[P_TOX_MEAN] + P[P_TOX_RHO] * (st[i, S_TOX] - P[P_TOX_MEAN]) + P[P_TOX_LEAK] * participation + jump
-        st[i, S_TOX] = max(tox, 0.0)
-    info[i, 6], info[i, 7] = st[i, S_MID], x_new
-    return -(exec_cost + fill_drift + inv_cost + risk) * P[P_REWARD_SCALE], (k + 1 >= P[P_N]) or x_new <= 0.0
+        _set_liquidity(P, W, s, i, key, block, P[P_LIQ_RHO] * W[S_LIQ * s + i] + P[P_LIQ_INNOV] * z_liq, linear)
+        burst = _uniform(key, block * DRAWS_PER_STEP + 4) < P[P_TOX_JUMP_P]
+        jump = -P[P_TOX_JUMP_MEAN] * log_nb(_uniform(key, block * DRAWS_PER_STEP + 5))   # exponential burst size
+        tox = P[P_TOX_MEAN] + P[P_TOX_RHO] * (W[S_TOX * s + i] - P[P_TOX_MEAN]) + P[P_TOX_LEAK] * participation + (jump if burst else 0.0)
+        W[S_TOX * s + i] = max(tox, 0.0)
+    W[S_INV * s + i], W[S_MID * s + i], W[S_STEP * s + i] = x_new, mid + d_mid, k + 1
+    fill_price = (mid - side * (exec_cost + fill_drift) / traded) if traded > 0 else mid
+    W[I_ROW0 * s + i], W[(I_ROW0 + 1) * s + i], W[(I_ROW0 + 2) * s + i] = traded, fill_price, exec_cost   # INFO_NAMES order
+    W[(I_ROW0 + 3) * s + i], W[(I_ROW0 + 4) * s + i], W[(I_ROW0 + 5) * s + i] = inv_cost, risk, exec_cost + fill_drift + inv_cost
+    W[(I_ROW0 + 6) * s + i], W[(I_ROW0 + 7) * s + i], W[(I_ROW0 + 8) * s + i] = mid + d_mid, x_new, hs
+    W[(I_ROW0 + 9) * s + i], W[(I_ROW0 + 10) * s + i], W[(I_ROW0 + 11) * s + i] = fill, noise, perm
+    W[(I_ROW0 + 12) * s + i], W[(I_ROW0 + 13) * s + i] = informed, fill_drift
+    W[R_REWARD * s + i] = -(exec_cost + fill_drift + inv_cost + risk) * P[P_REWARD_SCALE]
+    return (k + 1 >= P[P_N]) | (x_new <= 0.0)
 
 # %% ../../nbs/32_envs.liquidity.ipynb #4a3f5b63
-@numba.njit(cache=True, error_model="numpy")
-def batch_step(P, states, seeds, episodes, keys, actions, autoreset, obs, rewards, terminated, final_obs, infos):
-    "Step every environment of the batch once (in place); see `LiquidityBatch.step`."
-    for i in range(states.shape[0]):
-        rewards[i], terminated[i] = _step_one(P, states, i, keys[i], actions[i], infos)
-        _observe(P, states, i, obs)
-        if terminated[i] and autoreset:
+CHUNK = 64   # envs stepped per vectorised block
+_loops = numba.njit(cache=True, error_model="numpy", _nrt=False)   # the batch kernels (no reference counting in the loops)
+
+@_kernel
+def _as_tuple(P):
+    "The N_PARAMS = 49 kernel parameters as a tuple: values to LLVM, where array entries are memory it must reload after every store."
+    return (P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9], P[10], P[11], P[12], P[13], P[14], P[15],
+            P[16], P[17], P[18], P[19], P[20], P[21], P[22], P[23], P[24], P[25], P[26], P[27], P[28], P[29], P[30],
+            P[31], P[32], P[33], P[34], P[35], P[36], P[37], P[38], P[39], P[40], P[41], P[42], P[43], P[44], P[45],
+            P[46], P[47], P[48])
+
+@_kernel
+def _step_block(P, W, n, B, keys, actions, terminated, i0, m, linear):
+    "Step envs i0 .. i0+m-1 (m <= CHUNK): their workspace columns are copied into block B (row stride CHUNK) and back."
+    for k in range(N_STATE):
+        for j in range(m): B[k * CHUNK + j] = W[k * n + i0 + j]
+    for j in range(m):                                   # the loop LLVM vectorises
+        terminated[i0 + j] = _step_one(P, B, CHUNK, j, keys[i0 + j], actions[i0 + j], linear)
+    for k in range(N_ROWS):
+        for j in range(m): W[k * n + i0 + j] = B[k * CHUNK + j]
+
+@_kernel
+def _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, linear):
+    "Same-step autoreset: each finished env keeps its last observation in final_obs and starts its next episode."
+    for i in range(n):
+        if terminated[i]:
             for j in range(obs.shape[1]): final_obs[i, j] = obs[i, j]
             episodes[i] += 1
             keys[i] = stream_key(seeds[i], episodes[i])
-            _reset_one(P, states, i, keys[i])
-            _observe(P, states, i, obs)
+            _reset_one(P, W, n, i, keys[i], linear)
+            _observe(P, W, n, i, obs)
 
-@numba.njit(cache=True, error_model="numpy")
-def batch_reset(P, states, seeds, episodes, keys, obs):
-    "Start episode `episodes[i]` of `seeds[i]` in every environment."
-    for i in range(states.shape[0]):
+# %% ../../nbs/32_envs.liquidity.ipynb #4a3f5b6b
+@_loops
+def batch_step(params, W, B, seeds, episodes, keys, actions, autoreset, obs, terminated, final_obs):
+    "Step every env once, in place: params = `kernel_params`, W = the flat workspace, B = a scratch block of N_ROWS * CHUNK."
+    P, n = _as_tuple(params), keys.shape[0]
+    linear = P[P_LINEAR] > 0
+    for i0 in range(0, n, CHUNK):                        # two copies of the block step, each without the other model's branch
+        if linear: _step_block(P, W, n, B, keys, actions, terminated, i0, min(CHUNK, n - i0), True)
+        else: _step_block(P, W, n, B, keys, actions, terminated, i0, min(CHUNK, n - i0), False)
+    for i in range(n): _observe(P, W, n, i, obs)
+    if autoreset:
+        if linear: _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, True)
+        else: _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, False)
+
+@_loops
+def batch_reset(params, W, seeds, episodes, keys, obs):
+    "Start episode `episodes[i]` of `seeds[i]` in every env."
+    P, n = _as_tuple(params), keys.shape[0]
+    linear = P[P_LINEAR] > 0
+    for i in range(n):
         keys[i] = stream_key(seeds[i], episodes[i])
-        _reset_one(P, states, i, keys[i])
-        _observe(P, states, i, obs)
+        if linear: _reset_one(P, W, n, i, keys[i], True)
+        else: _reset_one(P, W, n, i, keys[i], False)
+        _observe(P, W, n, i, obs)
 
 # %% ../../nbs/32_envs.liquidity.ipynb #01395a30
 def _seed_array(seeds, n: int) -> np.ndarray:
@@ -355,23 +414,31 @@ class LiquidityBatch:
         if int(num_envs) != num_envs or num_envs < 1: raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config, self.num_envs, n = config or LiquidityConfig(), int(num_envs), int(num_envs)
         self.params = kernel_params(self.config)
-        self.states, self.infos = np.zeros((n, N_STATE)), np.zeros((n, N_INFO))
+        self.workspace = np.zeros((N_ROWS, n))            # one row per field, one column per env (see above)
+        self.workspace_flat, self.block_scratch = self.workspace.reshape(-1), np.zeros(N_ROWS * CHUNK)
+        self.states = self.workspace[:N_STATE].T          # views (n, N_STATE), (n, N_INFO), (n,) of the workspace
+        self.infos = self.workspace[I_ROW0:I_ROW0 + N_INFO].T
+        self.rewards = self.workspace[R_REWARD]
         self.seeds, self.episodes, self.keys = np.zeros(n, np.uint64), np.zeros(n, np.int64), np.zeros(n, np.uint64)
         self.obs, self.final_obs = np.zeros((n, 6), np.float32), np.zeros((n, 6), np.float32)
-        self.rewards, self.terminated = np.zeros(n), np.zeros(n, np.bool_)
+        self.terminated = np.zeros(n, np.bool_)
         self.truncated = np.zeros(n, np.bool_)  # always False: the forced last trade ends every episode (terminated)
+
+    def start_episodes(self) -> np.ndarray:
+        "Start episode `episodes[i]` of `seeds[i]` in every env (set those first); returns obs (n, 6) float32."
+        batch_reset(self.params, self.workspace_flat, self.seeds, self.episodes, self.keys, self.obs)
+        return self.obs
 
     def reset(self, seeds) -> np.ndarray:
         "Start episode 0 of `seeds` (one int -> seed + i for env i, or n ints); returns obs (n, 6) float32."
         self.seeds[:], self.episodes[:] = _seed_array(seeds, self.num_envs), 0
-        batch_reset(self.params, self.states, self.seeds, self.episodes, self.keys, self.obs)
-        return self.obs
+        return self.start_episodes()
 
     def step(self, actions, autoreset: bool = True, check: bool = True):
         "Step all envs: (obs, rewards, terminated, truncated); arrays are reused between calls, per-step details in `infos`."
         a = check_actions(actions, self.num_envs) if check else actions
-        batch_step(self.params, self.states, self.seeds, self.episodes, self.keys, a, autoreset, self.obs,
-                   self.rewards, self.terminated, self.final_obs, self.infos)
+        batch_step(self.params, self.workspace_flat, self.block_scratch, self.seeds, self.episodes, self.keys, a, autoreset, self.obs,
+                   self.terminated, self.final_obs)
         return self.obs, self.rewards, self.terminated, self.truncated
 
 # %% ../../nbs/32_envs.liquidity.ipynb #b2202a77
@@ -394,10 +461,9 @@ def reset(self: LiquidityEnv, *, seed: int | None = None, options: dict | None =
     b = self._batch
     self.episode_seed, episode = episode_start(self, seed, int(b.episodes[0]), 2**63 - 1)
     b.seeds[0], b.episodes[0] = np.uint64(self.episode_seed), episode
-    batch_reset(b.params, b.states, b.seeds, b.episodes, b.keys, b.obs)
+    b.start_episodes()
     self._done = False
-    st = b.states[0]
-    return b.obs[0].copy(), {"mid": st[S_MID], "inventory": st[S_INV], "episode": episode, "seed": self.episode_seed}
+    return b.obs[0].copy(), {"mid": b.states[0, S_MID], "inventory": b.states[0, S_INV], "episode": episode, "seed": self.episode_seed}
 
 # %% ../../nbs/32_envs.liquidity.ipynb #18224c4d
 @patch
@@ -406,8 +472,8 @@ def step(self: LiquidityEnv, action):
     if self._done: raise RuntimeError("episode is over: call reset() before step()")
     b = self._batch
     a = check_actions(action, 1)
-    batch_step(b.params, b.states, b.seeds, b.episodes, b.keys, a, False, b.obs, b.rewards, b.terminated,
-               b.final_obs, b.infos)
+    batch_step(b.params, b.workspace_flat, b.block_scratch, b.seeds, b.episodes, b.keys, a, False, b.obs, b.terminated,
+               b.final_obs)
     self._done = bool(b.terminated[0])
     info = dict(zip(INFO_NAMES, b.infos[0].tolist()))
     return b.obs[0].copy(), float(b.rewards[0]), self._done, False, info
@@ -486,7 +552,7 @@ class LiquidityVecEnv(SharedConfigVecEnv):
             b.episodes[:] = 0
         elif not self._started: b.seeds[:], b.episodes[:] = _seed_array(int(np.random.SeedSequence().entropy % 2**63), self.num_envs), 0
         else: b.episodes += 1
-        batch_reset(b.params, b.states, b.seeds, b.episodes, b.keys, b.obs)
+        b.start_episodes()
         self._started = True
         self._reset_seeds()
         return b.obs.copy()
@@ -522,7 +588,7 @@ class LiquidityVectorEnv(gym.vector.VectorEnv):
         if seed is not None: b.seeds[:], b.episodes[:] = _seed_array(seed, self.num_envs), 0
         elif not self._started: b.seeds[:], b.episodes[:] = _seed_array(int(np.random.SeedSequence().entropy % 2**63), self.num_envs), 0
         else: b.episodes += 1
-        batch_reset(b.params, b.states, b.seeds, b.episodes, b.keys, b.obs)
+        b.start_episodes()
         self._started = True
         return b.obs.copy(), {}
 

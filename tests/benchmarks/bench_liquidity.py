@@ -54,8 +54,8 @@ def raw_kernel(cfg, n):
     b = LiquidityBatch(n, cfg)
     b.reset(seeds=0)
     a = np.full(n, 0.2)
-    return lambda: batch_step(b.params, b.states, b.seeds, b.episodes, b.keys, a, True, b.obs, b.rewards,
-                              b.terminated, b.final_obs, b.infos)
+    return lambda: batch_step(b.params, b.workspace_flat, b.block_scratch, b.seeds, b.episodes, b.keys, a, True, b.obs,
+                              b.terminated, b.final_obs)
 
 
 def sb3_adapter(cfg, n):
@@ -81,9 +81,9 @@ def gym_vector(cfg, n):
     return lambda: venv.step(a)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", _nrt=False)   # compiled like the env kernel's loops, so it vectorises too
 def _draws_only(keys, steps, out):
-    "The same random numbers per env-step as the env kernel (4 normals, 2 uniforms), summed: the practical limit."
+    "The same random numbers per env-step as the env kernel (4 normals, 2 uniforms; same functions), summed: the practical limit."
     for i in range(keys.shape[0]):
         block = steps[i] + 1
         c = block * DRAWS_PER_STEP
