@@ -351,20 +351,28 @@ def _step_block(P, W, n, B, keys, actions, terminated, i0, m, linear):
         for j in range(m): W[k * n + i0 + j] = B[k * CHUNK + j]
 
 @_kernel
-def _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, linear):
+def _restart_finished(P, W, n, B, K, R, seeds, episodes, keys, obs, terminated, final_obs, linear):
     "Same-step autoreset: each finished env keeps its last observation in final_obs and starts its next episode."
-    for i in range(n):
+    m = 0
+    for i in range(n):                                   # the finished envs' numbers -> R[:m], their new keys
         if terminated[i]:
             for j in range(obs.shape[1]): final_obs[i, j] = obs[i, j]
             episodes[i] += 1
             keys[i] = stream_key(seeds[i], episodes[i])
-            _reset_one(P, W, n, i, keys[i], linear)
-            _observe(P, W, n, i, obs)
+            R[m] = i
+            m += 1
+    for r0 in range(0, m, CHUNK):                        # their first states, a block at a time (vectorised like the step)
+        mb = min(CHUNK, m - r0)
+        for j in range(mb): K[j] = keys[R[r0 + j]]
+        for j in range(mb): _reset_one(P, B, CHUNK, j, K[j], linear)
+        for k in range(N_STATE):
+            for j in range(mb): W[k * n + R[r0 + j]] = B[k * CHUNK + j]
+        for j in range(mb): _observe(P, W, n, R[r0 + j], obs)
 
 # %% ../../nbs/32_envs.liquidity.ipynb #4a3f5b6b
 @_loops
-def batch_step(params, W, B, seeds, episodes, keys, actions, autoreset, obs, terminated, final_obs):
-    "Step every env once, in place: params = `kernel_params`, W = the flat workspace, B = a scratch block of N_ROWS * CHUNK."
+def batch_step(params, W, B, K, R, seeds, episodes, keys, actions, autoreset, obs, terminated, final_obs):
+    "Step every env once, in place: params = `kernel_params`, W = the flat workspace; scratch: B (N_ROWS * CHUNK float64), K (CHUNK uint64), R (n int64)."
     P, n = _as_tuple(params), keys.shape[0]
     linear = P[P_LINEAR] > 0
     for i0 in range(0, n, CHUNK):                        # two copies of the block step, each without the other model's branch
@@ -372,8 +380,8 @@ def batch_step(params, W, B, seeds, episodes, keys, actions, autoreset, obs, ter
         else: _step_block(P, W, n, B, keys, actions, terminated, i0, min(CHUNK, n - i0), False)
     for i in range(n): _observe(P, W, n, i, obs)
     if autoreset:
-        if linear: _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, True)
-        else: _restart_finished(P, W, n, seeds, episodes, keys, obs, terminated, final_obs, False)
+        if linear: _restart_finished(P, W, n, B, K, R, seeds, episodes, keys, obs, terminated, final_obs, True)
+        else: _restart_finished(P, W, n, B, K, R, seeds, episodes, keys, obs, terminated, final_obs, False)
 
 @_loops
 def batch_reset(params, W, seeds, episodes, keys, obs):
@@ -415,7 +423,8 @@ class LiquidityBatch:
         self.config, self.num_envs, n = config or LiquidityConfig(), int(num_envs), int(num_envs)
         self.params = kernel_params(self.config)
         self.workspace = np.zeros((N_ROWS, n))            # one row per field, one column per env (see above)
-        self.workspace_flat, self.block_scratch = self.workspace.reshape(-1), np.zeros(N_ROWS * CHUNK)
+        self.workspace_flat = self.workspace.reshape(-1)
+        self.scratch = (np.zeros(N_ROWS * CHUNK), np.zeros(CHUNK, np.uint64), np.zeros(n, np.int64))  # batch_step's B, K, R
         self.states = self.workspace[:N_STATE].T          # views (n, N_STATE), (n, N_INFO), (n,) of the workspace
         self.infos = self.workspace[I_ROW0:I_ROW0 + N_INFO].T
         self.rewards = self.workspace[R_REWARD]
@@ -437,7 +446,7 @@ class LiquidityBatch:
     def step(self, actions, autoreset: bool = True, check: bool = True):
         "Step all envs: (obs, rewards, terminated, truncated); arrays are reused between calls, per-step details in `infos`."
         a = check_actions(actions, self.num_envs) if check else actions
-        batch_step(self.params, self.workspace_flat, self.block_scratch, self.seeds, self.episodes, self.keys, a, autoreset, self.obs,
+        batch_step(self.params, self.workspace_flat, *self.scratch, self.seeds, self.episodes, self.keys, a, autoreset, self.obs,
                    self.terminated, self.final_obs)
         return self.obs, self.rewards, self.terminated, self.truncated
 
@@ -472,7 +481,7 @@ def step(self: LiquidityEnv, action):
     if self._done: raise RuntimeError("episode is over: call reset() before step()")
     b = self._batch
     a = check_actions(action, 1)
-    batch_step(b.params, b.workspace_flat, b.block_scratch, b.seeds, b.episodes, b.keys, a, False, b.obs, b.terminated,
+    batch_step(b.params, b.workspace_flat, *b.scratch, b.seeds, b.episodes, b.keys, a, False, b.obs, b.terminated,
                b.final_obs)
     self._done = bool(b.terminated[0])
     info = dict(zip(INFO_NAMES, b.infos[0].tolist()))

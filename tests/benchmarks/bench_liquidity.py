@@ -54,7 +54,7 @@ def raw_kernel(cfg, n):
     b = LiquidityBatch(n, cfg)
     b.reset(seeds=0)
     a = np.full(n, 0.2)
-    return lambda: batch_step(b.params, b.workspace_flat, b.block_scratch, b.seeds, b.episodes, b.keys, a, True, b.obs,
+    return lambda: batch_step(b.params, b.workspace_flat, *b.scratch, b.seeds, b.episodes, b.keys, a, True, b.obs,
                               b.terminated, b.final_obs)
 
 
