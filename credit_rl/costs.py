@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from .config import ParamsError, param, validate
+from .vmath import sqrt_nb
 
 # %% auto #0
 __all__ = ['RATINGS', 'N_IG_RATINGS', 'MATURITY_BUCKETS', 'MATURITY_EDGES_YEARS', 'SIZE_BUCKETS', 'SIZE_EDGES_USD', 'CLIENTS',
@@ -81,12 +82,11 @@ def price_vol_from_spread_vol(spread_vol_bp_day,  # spread volatility, bp per da
     return _out(d * sv / 1e4)
 
 # %% ../nbs/20_costs.ipynb #1cbab6fa
-@numba.njit(cache=True, inline="always")   # inlined: the batched env's loop over envs then vectorises
+@numba.njit(cache=True, inline="always")   # inlined, branch-free, vmath's sqrt: batched envs' loops over envs vectorise
 def trade_cost_nb(notional, half_spread_bp, sigma_daily, daily_volume, impact_coef):
     "Scalar `trade_cost` for numba kernels (USD); no input checks."
     q = abs(notional)
-    if q == 0.0: return 0.0
-    return half_spread_bp / 1e4 * q + impact_coef * sigma_daily * math.sqrt(q / daily_volume) * q
+    return 0.0 if q == 0.0 else half_spread_bp / 1e4 * q + impact_coef * sigma_daily * sqrt_nb(q / daily_volume) * q
 
 # %% ../nbs/20_costs.ipynb #0d6974df
 RATINGS = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC")  # rating codes 0..6; 0..3 investment grade

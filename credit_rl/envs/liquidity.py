@@ -16,15 +16,12 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 from .vec import SharedConfigVecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
-from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp
+from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
 from ..references import ac_schedule
-from ..vmath import exp_nb, log_nb
+from ..vmath import exp_nb, log_nb, sqrt_nb
 
 # %% auto #0
 __all__ = ['DRAWS_PER_STEP', 'P_SIDE', 'P_X', 'P_S0', 'P_N', 'P_TAU', 'P_SIGMA_USD', 'P_SIGMA_STEP', 'P_RISK_COEF', 'P_LINEAR',
@@ -108,12 +105,6 @@ def _mix64(z):
     z = (z ^ (z >> _SH27)) * _MIX2
     return z ^ (z >> _SH31)
 
-@intrinsic
-def _sqrt(typingctx, x):
-    "IEEE square root of float64 x as LLVM's `llvm.sqrt` (numba's `math.sqrt` calls libm's, which LLVM may not speculate)."
-    def codegen(context, builder, signature, args):
-        return builder.call(builder.module.declare_intrinsic("llvm.sqrt", [ir.DoubleType()]), args)
-    return types.float64(types.float64), codegen
 
 # %% ../../nbs/32_envs.liquidity.ipynb #226485a5
 @_kernel
@@ -151,7 +142,7 @@ def _std_normal_inv(p):
     "Standard normal quantile of p in (0, 1): Wichura's AS241 (1988), branch-free (both regions computed, then selected)."
     q = p - 0.5
     central = abs(q) <= 0.425                                              # central 85 %: r = 0.180625 - q^2
-    r_tail = _sqrt(-log_nb(p if q <= 0.0 else 1.0 - p))                    # tails: r = sqrt(-log(min(p, 1 - p)))
+    r_tail = sqrt_nb(-log_nb(p if q <= 0.0 else 1.0 - p))                    # tails: r = sqrt(-log(min(p, 1 - p)))
     near = r_tail <= 5.0
     r = (0.180625 - q * q) if central else (r_tail - 1.6 if near else r_tail - 5.0)
     num_c = _AS241_CENTRAL[0] if central else (_AS241_NEAR[0] if near else _AS241_FAR[0])   # a select per coefficient
@@ -271,25 +262,19 @@ def _grid_half_spread_bp(P, notional, stress):
     return max(hs - P[P_ELEC_DISCOUNT], P[P_ELEC_MIN_FRAC] * hs) if P[P_ELECTRONIC] > 0 else hs   # electronic RFQ
 
 @_kernel
-def _trade_cost(notional, half_spread_bp, sigma_daily, daily_volume, impact_coef):
-    "`credit_rl.costs.trade_cost_nb`, the same arithmetic with a speculatable square root (USD)."
-    q = abs(notional)
-    return 0.0 if q == 0.0 else half_spread_bp / 1e4 * q + impact_coef * sigma_daily * _sqrt(q / daily_volume) * q
-
-@_kernel
 def _execution_cost(P, W, s, i, traded, linear):
     "(USD cost, half-spread bp) of filling `traded` units (>= 0) at env i's mid: half-spread + temporary impact."
     if linear: return P[P_EPS] * traded + P[P_ETA] / P[P_TAU] * traded * traded, 0.0            # AC: eps|n| + eta n^2/tau
     notional = traded * W[S_MID * s + i]
     hs = (_grid_half_spread_bp(P, notional, W[S_STRESS * s + i]) if P[P_HS_GRID] > 0 else P[P_HS_BP]) * W[S_QUOTE_MULT * s + i]
-    return _trade_cost(notional, hs, P[P_SIGMA_D], W[S_VOL * s + i], P[P_Y]), hs
+    return trade_cost_nb(notional, hs, P[P_SIGMA_D], W[S_VOL * s + i], P[P_Y]), hs
 
 @_kernel
 def _permanent_move(P, W, s, i, traded, linear):
     "Permanent mid displacement (USD per unit, against the trader) of `traded` more units; updates the cumulative state."
     W[S_CUM_TRADED * s + i] += traded
     if linear: return P[P_GAMMA] * traded                                                        # AC: gamma n
-    before, W[S_SQRT_CUM_PART * s + i] = W[S_SQRT_CUM_PART * s + i], _sqrt(W[S_CUM_TRADED * s + i] * P[P_S0] / P[P_VOL])
+    before, W[S_SQRT_CUM_PART * s + i] = W[S_SQRT_CUM_PART * s + i], sqrt_nb(W[S_CUM_TRADED * s + i] * P[P_S0] / P[P_VOL])
     return P[P_PERM_USD] * (W[S_SQRT_CUM_PART * s + i] - before)          # c_perm sigma S0 (sqrt(Q_k S0/V) - sqrt(Q_k-1 S0/V))
 
 # %% ../../nbs/32_envs.liquidity.ipynb #0119310c
