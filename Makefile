@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) clear-numba-cache
 	$(BIN)/credit-rl book --profile $(PROFILE)
 
-smoke: $(STAMP)
+smoke: $(STAMP) clear-numba-cache
 	$(BIN)/credit-rl book --profile smoke
 
 # The run explorer (Voila) on http://127.0.0.1:8866, reading the run folders under reports/.
