@@ -324,6 +324,7 @@ def _as_tuple(P):
             P[16], P[17], P[18], P[19], P[20], P[21], P[22], P[23], P[24], P[25], P[26], P[27], P[28], P[29], P[30],
             P[31], P[32], P[33], P[34], P[35], P[36], P[37], P[38], P[39], P[40], P[41], P[42], P[43], P[44], P[45],
             P[46], P[47], P[48])
+assert N_PARAMS == 49, "_as_tuple lists the kernel parameters one by one: add the new ones there"
 
 @_kernel
 def _step_block(P, W, n, B, keys, actions, terminated, i0, m, linear):
@@ -465,9 +466,7 @@ def step(self: LiquidityEnv, action):
     "Send fraction `action` of the remaining order; it fills over t -> t+1. Reward = -(cost + AC risk term) / arrival notional."
     if self._done: raise RuntimeError("episode is over: call reset() before step()")
     b = self._batch
-    a = check_actions(action, 1)
-    batch_step(b.params, b.workspace_flat, *b.scratch, b.seeds, b.episodes, b.keys, a, False, b.obs, b.terminated,
-               b.final_obs)
+    b.step(check_actions(action, 1), autoreset=False, check=False)
     self._done = bool(b.terminated[0])
     info = dict(zip(INFO_NAMES, b.infos[0].tolist()))
     return b.obs[0].copy(), float(b.rewards[0]), self._done, False, info
