@@ -24,8 +24,8 @@ from .metrics import drawdown_series, equity_curve
 # %% auto #0
 __all__ = ['TIMESERIES_COLUMNS', 'POLICY_COLOURS', 'METRIC_COLUMNS', 'VOILA_EXTENSION_DENYLIST', 'mean_daily_returns',
            'equity_and_drawdown', 'policy_paths', 'policy_colour', 'seed_paths', 'equity_drawdown_figure',
-           'empty_equity_figure', 'metrics_table', 'reports_root', 'run_status_html', 'run_label', 'run_views',
-           'run_explorer', 'refit_plots_script', 'voila_command']
+           'empty_equity_figure', 'metrics_table', 'policy_metrics', 'reports_root', 'run_status_html', 'run_label',
+           'run_metrics_html', 'run_views', 'flat_figures', 'run_explorer', 'refit_plots_script', 'voila_command']
 
 # %% ../nbs/60_plots.ipynb #5ef77831
 TIMESERIES_COLUMNS = ("policy", "eval_seed", "step", "return")  # required columns of timeseries.parquet
@@ -134,18 +134,32 @@ METRIC_COLUMNS = {  # display column -> (metrics.json key, scale to display unit
 def metrics_table(metrics: Mapping, # metrics.json content ({"policies": {...}}) or its "policies" mapping
                   formatted: bool = True, # True: strings for display; False: floats in the column units
                  ) -> pd.DataFrame: # rows = policies, columns = METRIC_COLUMNS
-    "Per-policy Sharpe, max drawdown, annual return, volatility and turnover in display units."
+    "Per-policy Sharpe, max drawdown, annual return, volatility and turnover in display units; '–' where a chapter does not report one."
     policies = metrics.get("policies", metrics)
     rows = {}
     for policy, values in policies.items():
-        missing = [key for key, _, _ in METRIC_COLUMNS.values() if key not in values]
-        if missing: raise KeyError(f"metrics for policy {policy!r} lack {missing}; needed: {[k for k, _, _ in METRIC_COLUMNS.values()]}")
-        rows[policy] = {col: float("nan") if values[key] is None else float(values[key]) * scale
+        if not isinstance(values, Mapping) or "sharpe" not in values:
+            raise KeyError(f"metrics for policy {policy!r} have no 'sharpe': not a policy's metrics (see policy_metrics)")
+        rows[policy] = {col: float("nan") if values.get(key) is None else float(values[key]) * scale
                         for col, (key, scale, _) in METRIC_COLUMNS.items()}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRIC_COLUMNS)).rename_axis("policy")
     if not formatted: return table
     return pd.DataFrame({col: table[col].map(lambda v, f=fmt: "–" if pd.isna(v) else f.format(v))
                          for col, (_, _, fmt) in METRIC_COLUMNS.items()}, index=table.index)
+
+# %% ../nbs/60_plots.ipynb #9b4fcbae
+def policy_metrics(metrics: Mapping, # metrics.json content of any chapter
+                  ) -> dict[str, Mapping]: # policy -> its metrics (entries with a Sharpe ratio)
+    """Per-policy metric rows of any chapter's metrics.json: its `policies` mapping, or the walk-forward study's
+    `overall` rows at 1x costs; empty when the chapter has no such table (execution costs, DP scores, calibration)."""
+    has_all = lambda row: isinstance(row, Mapping) and "sharpe" in row
+    policies = metrics.get("policies")
+    if isinstance(policies, Mapping): return {name: row for name, row in policies.items() if has_all(row)}
+    overall = metrics.get("overall")
+    if isinstance(overall, list):
+        return {row["policy"]: row for row in overall
+                if has_all(row) and "policy" in row and row.get("cost_multiplier", 1.0) == 1.0}
+    return {}
 
 # %% ../nbs/60_plots.ipynb #334d8fb4
 def reports_root(env: Mapping[str, str] | None = None, # environment; default os.environ
@@ -185,16 +199,50 @@ _TABLE_CSS = ("<style>.metrics-table{border-collapse:collapse;font-size:13px;mar
               ".metrics-table th,.metrics-table td{padding:4px 14px;text-align:right;border-bottom:1px solid #ddd}"
               ".metrics-table thead th{border-bottom:2px solid #777}.metrics-table tbody th{text-align:left}</style>")
 
+def run_metrics_html(metrics: Mapping | None, # metrics.json content of any chapter, or None
+                    ) -> str: # HTML: the policy table (if the chapter has one), then its other figures
+    "Metrics of any chapter's run as HTML: per-policy table where there is one, every other figure as key/value rows."
+    if not metrics: return "<p><i>no metrics</i></p>"
+    policies, figures = policy_metrics(metrics), flat_figures(metrics)
+    parts = [_TABLE_CSS]
+    if policies: parts.append(metrics_table(policies).to_html(classes="metrics-table", border=0, index_names=False))
+    if len(figures):
+        parts.append("<details class='run-figures'" + ("" if policies else " open") + "><summary>Other figures</summary>"
+                     + figures.to_html(classes="metrics-table", border=0, index=False) + "</details>")
+    return "".join(parts)
+
 def run_views(run, # a credit_rl.runs.Run: .meta, .metrics (dict or None), .timeseries (DataFrame or None)
-             ) -> tuple[go.Figure, str]: # (equity/drawdown figure, metrics table HTML)
-    "The equity/drawdown figure and the metrics table HTML of one run."
+             ) -> tuple[go.Figure, str]: # (equity/drawdown figure, metrics HTML)
+    "The equity/drawdown figure and the metrics HTML of one run, whatever its chapter."
     meta, title = run.meta, f"{run.meta.get('name', '?')} ({run.meta.get('profile', '?')}, {run.meta.get('status', '?')})"
     ts = run.timeseries
     if ts is None or len(ts) == 0: fig = empty_equity_figure(f"no time series: run {meta.get('status', 'unknown')}", title)
     else: fig = equity_drawdown_figure(ts, title)
-    table = ("<p><i>no metrics</i></p>" if not run.metrics else
-             _TABLE_CSS + metrics_table(run.metrics).to_html(classes="metrics-table", border=0, index_names=False))
-    return fig, table
+    return fig, run_metrics_html(run.metrics)
+
+# %% ../nbs/60_plots.ipynb #fd269415
+def flat_figures(metrics: Mapping, # metrics.json content
+                 skip: tuple = ("policies", "overall"), # top-level keys shown elsewhere
+                 max_rows: int = 60, # rows shown; the rest are counted
+                ) -> pd.DataFrame: # columns figure (dotted key), value (text)
+    "Scalar figures of a metrics.json as dotted key / value rows: what a chapter reports besides its policy table."
+    rows = []
+    def walk(prefix, value):
+        if isinstance(value, Mapping):
+            for key, inner in value.items(): walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, (list, tuple)):
+            scalar = all(not isinstance(v, (Mapping, list, tuple)) for v in value)
+            rows.append((prefix, ", ".join(map(_figure_text, value[:8])) + (" …" if len(value) > 8 else "")
+                                 if scalar else f"{len(value)} rows"))
+        else: rows.append((prefix, _figure_text(value)))
+    for key, value in metrics.items():
+        if key not in skip: walk(str(key), value)
+    if len(rows) > max_rows: rows = rows[:max_rows] + [("…", f"{len(rows) - max_rows} more figures in metrics.json")]
+    return pd.DataFrame(rows, columns=["figure", "value"])
+
+def _figure_text(value) -> str:
+    if isinstance(value, float): return "–" if value != value else f"{value:.6g}"
+    return "–" if value is None else str(value)
 
 # %% ../nbs/60_plots.ipynb #4c7cae49
 def run_explorer(runs: pd.DataFrame, # list_runs() table: run_id, name, template, profile, status, started, duration_s, path

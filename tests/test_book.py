@@ -80,3 +80,17 @@ def test_cli_rejects_bad_params_before_work(tmp_path):
     p = subprocess.run([str(cli), "validate", str(bad)], capture_output=True, text=True)
     assert p.returncode == 2, p.stderr
     assert "bad.yaml" in p.stderr and "total_timestep" in p.stderr and "seed" in p.stderr
+
+
+def test_run_explorer_shows_every_chapters_run_folder(smoke_book):
+    "The run explorer's views on the book's own run folders, one per template: no error, the chapter's figures shown."
+    from credit_rl.plots import policy_metrics, run_views
+    from credit_rl.runs import load_run
+    root, first = smoke_book
+    with_table = {"train_ppo", "constrained", "regime_ppo", "regimes_crisis", "walk_forward"}
+    for r in first.results:
+        run = load_run(r.path)
+        fig, html = run_views(run)
+        assert "metrics-table" in html, r.spec.template
+        assert bool(policy_metrics(run.metrics)) == (r.spec.template in with_table), r.spec.template
+        if run.timeseries is not None and len(run.timeseries): assert len(fig.data) > 0, r.spec.template
