@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= default
 NBDEV_FLAGS := $(if $(filter true 1 yes,$(CI)),--flags slow,)
 
-.PHONY: install book smoke app test check-sync clear-numba-cache nbdev-test pytest clean-runs
+.PHONY: install book smoke golden app test check-sync clear-numba-cache nbdev-test pytest clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ book: $(STAMP) clear-numba-cache
 
 smoke: $(STAMP) clear-numba-cache
 	$(BIN)/credit-rl book --profile smoke
+
+# The smoke book's metrics, run ids, paths and timed figures left out: tests/golden/smoke_metrics.json (tests/test_book.py).
+golden: $(STAMP) clear-numba-cache
+	$(BIN)/python -c "from credit_rl.book import write_golden; write_golden()"
 
 # The run explorer (Voila) on http://127.0.0.1:8866, reading the run folders under reports/.
 app: $(STAMP)

@@ -17,8 +17,9 @@ from .runs import (RunResult, _clean_stale, execute_pages, execute_run, profile_
                            run_folder, run_id)
 
 # %% auto #0
-__all__ = ['quarto_config', 'quarto_chapters', 'book_specs', 'prepare_for_static_html', 'render_fallback', 'Rendered',
-           'render_report', 'BookResult', 'run_book']
+__all__ = ['GOLDEN_FILE', 'GOLDEN_SKIP', 'quarto_config', 'quarto_chapters', 'book_specs', 'prepare_for_static_html',
+           'render_fallback', 'Rendered', 'render_report', 'BookResult', 'run_book', 'golden_metrics',
+           'golden_differences', 'golden_summary', 'write_golden']
 
 # %% ../nbs/72_book.ipynb #2de68b60
 def quarto_config(project_dir=None) -> dict:
@@ -181,4 +182,54 @@ def run_book(profile: str = "default", reports_dir=None, project_dir=None, rende
     out = BookResult(results, failed, executed, site_dir, note, round(time.time() - t0, 1))
     say(f"book: {len(results)} runs ({executed} executed, {len(results) - executed} cached, {len(failed)} failed) in {out.seconds} s")
     if failed: raise RuntimeError(f"{len(failed)} run(s) failed: {[n for n, _ in failed]}; the report shows them as failed")
+    return out
+
+# %% ../nbs/72_book.ipynb #d37da39e
+GOLDEN_FILE = Path("tests") / "golden" / "smoke_metrics.json"  # relative to the project root
+_TIMED_KEY = re.compile(r"(^|_)(seconds|wall|cpu|duration|elapsed|timing)(_|$)|(^|_)s$|_s_|per_s$|path|(^|_)dir$|run_id")
+GOLDEN_SKIP = {"agents_dp": ("agents", "curves", "sb3_default")}  # chapter -> top-level keys budgeted in CPU seconds
+
+def golden_metrics(metrics, chapter: str = ""): # one chapter's metrics.json content
+    "A chapter's metrics without run ids, paths and timed figures (the part that must not move by accident)."
+    def scrub(value, top=False):
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()
+                    if not _TIMED_KEY.search(str(k)) and not (top and k in GOLDEN_SKIP.get(chapter, ()))}
+        if isinstance(value, list): return [scrub(v) for v in value]
+        return value
+    return scrub(metrics, top=True)
+
+# %% ../nbs/72_book.ipynb #e05589a5
+def golden_differences(actual, expected, rel: float = 1e-12, where: str = "") -> list[str]:
+    "Where two golden summaries differ: integers, strings and booleans exactly, floats to `rel` (NaN equals NaN)."
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = [f"{where}.{k}: only in the golden file" for k in expected if k not in actual]
+        out += [f"{where}.{k}: not in the golden file" for k in actual if k not in expected]
+        return out + [d for k in expected if k in actual for d in golden_differences(actual[k], expected[k], rel, f"{where}.{k}")]
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(actual) != len(expected): return [f"{where}: {len(actual)} items, golden {len(expected)}"]
+        return [d for i, (x, y) in enumerate(zip(actual, expected)) for d in golden_differences(x, y, rel, f"{where}[{i}]")]
+    if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        same = (expected != expected and actual != actual) or abs(actual - expected) <= rel * max(abs(expected), abs(actual))
+        return [] if same else [f"{where}: {actual!r}, golden {expected!r}"]
+    return [] if type(actual) is type(expected) and actual == expected else [f"{where}: {actual!r}, golden {expected!r}"]
+
+# %% ../nbs/72_book.ipynb #b7200c3e
+def golden_summary(result: "BookResult") -> dict:
+    "Chapter name -> golden part of its metrics.json, for every run of a book result."
+    return {r.spec.name: golden_metrics(json.loads((Path(r.path) / "metrics.json").read_text()), r.spec.template)
+            for r in result.results}
+
+def write_golden(project_dir=None, out=None) -> Path:
+    "Run the smoke profile into a temporary folder and write its golden summary (`make golden`)."
+    import tempfile
+    project_dir = Path(project_dir or repo_root())
+    out = Path(out or project_dir / GOLDEN_FILE)
+    with tempfile.TemporaryDirectory() as reports:
+        result = run_book("smoke", reports, project_dir, render=False)
+        if result.failed: raise RuntimeError(f"smoke book failed: {result.failed}; golden summary not written")
+        summary = golden_summary(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1, sort_keys=True, allow_nan=True) + "\n")
+    print(f"golden summary of {len(summary)} chapters -> {out}")
     return out

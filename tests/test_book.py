@@ -94,3 +94,13 @@ def test_run_explorer_shows_every_chapters_run_folder(smoke_book):
         assert "metrics-table" in html, r.spec.template
         assert bool(policy_metrics(run.metrics)) == (r.spec.template in with_table), r.spec.template
         if run.timeseries is not None and len(run.timeseries): assert len(fig.data) > 0, r.spec.template
+
+
+def test_smoke_book_matches_golden_summary(smoke_book):
+    "Every chapter's smoke metrics equal the committed golden summary (`make golden` rewrites it on purpose)."
+    from credit_rl.book import GOLDEN_FILE, golden_differences, golden_summary
+    root, first = smoke_book
+    expected = json.loads((REPO / GOLDEN_FILE).read_text())
+    diffs = golden_differences(golden_summary(first), expected)
+    assert not diffs, (f"{len(diffs)} smoke figures differ from {GOLDEN_FILE} (if on purpose: `make golden`, and list "
+                       "each cause in the commit message):\n" + "\n".join(diffs[:40]))
