@@ -30,11 +30,11 @@ smoke: $(STAMP) clear-numba-cache
 
 # The smoke book's metrics, run ids, paths and timed figures left out: tests/golden/smoke_metrics.json (tests/test_book.py).
 golden: $(STAMP) clear-numba-cache
-	$(BIN)/python -c "from credit_rl.book import write_golden; write_golden()"
+	$(BIN)/python -c "from credit_rl.book.publish import write_golden; write_golden()"
 
 # The run explorer (Voila) on http://127.0.0.1:8866, reading the run folders under reports/.
 app: $(STAMP)
-	$(BIN)/python -c "import subprocess, sys; from credit_rl.plots import voila_command; sys.exit(subprocess.call(voila_command('nbs/apps/run_explorer.ipynb')))"
+	$(BIN)/python -c "import subprocess, sys; from credit_rl.book.figures import voila_command; sys.exit(subprocess.call(voila_command('nbs/apps/run_explorer.ipynb')))"
 
 # nbdev's CI pattern: cleaning and exporting must not change anything that is committed.
 check-sync: $(STAMP)

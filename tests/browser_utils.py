@@ -86,12 +86,12 @@ def block_outside_requests(page, allowed_hosts=("127.0.0.1",)) -> list[str]:
     return blocked
 
 
-# --- run folders, in the layout credit_rl.runs writes ------------------------------------------------------
+# --- run folders, in the layout credit_rl.book.runs writes ------------------------------------------------------
 
 def write_run(root: Path, name: str, returns: dict[str, np.ndarray] | None, *, status: str = "succeeded",
               started: str = "2026-11-25T10:00:00+00:00", profile: str = "smoke", seed: int = 0,
               error: str | None = None) -> Path:
-    """Write one run folder `<root>/runs/<name>-<run_id[:12]>/` as credit_rl.runs does.
+    """Write one run folder `<root>/runs/<name>-<run_id[:12]>/` as credit_rl.book.runs does.
 
     `returns` maps policy -> array (n_eval_seeds, n_steps) of daily decimal returns; None writes no
     time series and no metrics (a failed run). Metrics are those of the seed-mean daily return, as the app plots."""
@@ -148,8 +148,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout_s: float
 
 
 def start_voila(notebook: Path, port: int, env: dict, log: Path) -> subprocess.Popen:
-    "Serve `notebook` with `credit_rl.plots.voila_command` on 127.0.0.1:port; output goes to `log`."
-    from credit_rl.plots import voila_command
+    "Serve `notebook` with `credit_rl.book.figures.voila_command` on 127.0.0.1:port; output goes to `log`."
+    from credit_rl.book.figures import voila_command
     with open(log, "wb") as out:
         return subprocess.Popen(voila_command(notebook, port), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 

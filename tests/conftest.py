@@ -34,7 +34,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     "Run the smoke profile once per test session into a temporary reports root; returns (root, first result)."
-    from credit_rl.book import run_book
+    from credit_rl.book.publish import run_book
     root = tmp_path_factory.mktemp("reports")
     result = run_book(profile="smoke", reports_dir=root, project_dir=REPO)
     return root, result

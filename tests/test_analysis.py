@@ -1,4 +1,4 @@
-"""Regime and crisis analysis (credit_rl.analysis): causal labels, bucket tables that add up, the window table on a
+"""Regime and crisis analysis (credit_rl.backtest.analysis): causal labels, bucket tables that add up, the window table on a
 hand-made series, and the `regimes_crisis` research template under papermill with smoke parameters."""
 import json
 from pathlib import Path
@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.analysis import (RegimeCrisisParams, bucket_table, filtered_probs, fit_regime_hmm, label_returns,
+from credit_rl.backtest.analysis import (RegimeCrisisParams, bucket_table, filtered_probs, fit_regime_hmm, label_returns,
                                 regime_labels, window_table)
 from credit_rl.config import shared_data_dir
-from credit_rl.regimes import hmm_observations, walk_forward_hmm
-from credit_rl.synthetic import market_frame
+from credit_rl.market.regimes import hmm_observations, walk_forward_hmm
+from credit_rl.market.synthetic import market_frame
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_labels_are_causal_on_synthetic_paths():
 @pytest.mark.skipif(shared_data_dir() is None, reason="shared real data not found")
 def test_labels_are_causal_on_real_data_with_walk_forward_hmm():
     "The real series to 2012 with the walk-forward HMM (refits every 5 years): perturbing after 2008-09-15 leaves labels up to it alone."
-    from credit_rl.data import load_shared_market
+    from credit_rl.market.data import load_shared_market
     real = load_shared_market(shared_data_dir())[0].loc[:"2012-12-31"]
     def labels(vix, hy):
         probs, _ = walk_forward_hmm(hmm_observations(vix, hy), refit_every=5)

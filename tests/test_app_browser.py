@@ -1,7 +1,7 @@
 """The run-explorer Voila app in a real headless browser.
 
 Writes a reports root with three run folders (two succeeded with different returns, one failed), serves
-nbs/apps/run_explorer.ipynb with Voila on 127.0.0.1 (the command of `credit_rl.plots.voila_command`), opens it
+nbs/apps/run_explorer.ipynb with Voila on 127.0.0.1 (the command of `credit_rl.book.figures.voila_command`), opens it
 in Debian chromium through playwright, reads the plotly figure's data from the page, changes the run picker
 and checks the figure follows, and checks the browser console. The server is stopped by its PID.
 

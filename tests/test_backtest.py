@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.backtest import (BacktestConfig, BacktestMarket, EnvPolicy, Fold, check_market, check_no_lookahead,
+from credit_rl.backtest.engine import (BacktestConfig, BacktestMarket, EnvPolicy, Fold, check_market, check_no_lookahead,
                                 compare_policies, config_from_env, cost_scenarios, daily_pnl, decide, market_from_env,
                                 market_from_frame, market_from_paths, run_backtest, strongest_rule, walk_forward,
                                 walk_forward_splits, weights_from_targets)
 from credit_rl.config import shared_data_dir
 from credit_rl.costs import delay_cost_moments, trade_cost
 from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, rollout
-from credit_rl.market import SpreadProcessParams, simulate_spread_paths
-from credit_rl.rules import CarryRule, MomentumRule, PassiveIG, ValueRule, default_rules
+from credit_rl.market.bond import SpreadProcessParams, simulate_spread_paths
+from credit_rl.agents.rules import CarryRule, MomentumRule, PassiveIG, ValueRule, default_rules
 
 
 def busy_policy(obs):
@@ -50,7 +50,7 @@ def test_backtest_reproduces_rollout_exactly(cfg, seed):
 def test_sb3_model_through_envpolicy_matches_rollout():
     pytest.importorskip("stable_baselines3")
     from stable_baselines3 import PPO
-    from credit_rl.agents import sb3_policy
+    from credit_rl.agents.ppo import sb3_policy
     cfg = CreditSpreadConfig(episode_days=100)
     model = PPO("MlpPolicy", CreditSpreadEnv(cfg), seed=3, device="cpu", n_steps=64, batch_size=32)  # untrained: random-ish
     act = sb3_policy(model)
@@ -237,7 +237,7 @@ def test_market_from_frame_fallbacks_and_given_columns():
 def ig_index():
     d = shared_data_dir()
     if d is None or not (d / "BAMLC0A0CM.csv").exists(): pytest.skip("shared data folder not available")
-    from credit_rl.data import load_fred_csv
+    from credit_rl.market.data import load_fred_csv
     ig, _ = load_fred_csv(d / "BAMLC0A0CM.csv", unit="bp", name="ig_oas_bp")
     vix, _ = load_fred_csv(d / "VIXCLS.csv", unit="index", name="vix")
     return market_from_frame(ig.dropna().join(vix, how="left"), "ig_oas_bp", vix_col="vix", instrument="US IG")
@@ -288,8 +288,8 @@ def test_envpolicy_batch_equals_per_bond(panel):
 def test_etf_excess_returns_real():
     d = shared_data_dir()
     if d is None or not (d / "etf_adjclose_daily.csv").exists(): pytest.skip("shared data folder not available")
-    from credit_rl.backtest import etf_excess_returns
-    from credit_rl.data import load_csv
+    from credit_rl.backtest.engine import etf_excess_returns
+    from credit_rl.market.data import load_csv
     px, _ = load_csv(d / "etf_adjclose_daily.csv", columns=["LQD", "IEF"])
     ex = etf_excess_returns(px)
     assert ex.index[0].year == 2002 and np.isfinite(ex).all()

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO
-from credit_rl.book import quarto_chapters, run_book
-from credit_rl.runs import PROFILES, list_runs, load_spec
+from credit_rl.book.publish import quarto_chapters, run_book
+from credit_rl.book.runs import PROFILES, list_runs, load_spec
 
 
 def test_profiles_share_chapters_and_validate():
@@ -84,8 +84,8 @@ def test_cli_rejects_bad_params_before_work(tmp_path):
 
 def test_run_explorer_shows_every_chapters_run_folder(smoke_book):
     "The run explorer's views on the book's own run folders, one per template: no error, the chapter's figures shown."
-    from credit_rl.plots import policy_metrics, run_views
-    from credit_rl.runs import load_run
+    from credit_rl.book.figures import policy_metrics, run_views
+    from credit_rl.book.runs import load_run
     root, first = smoke_book
     with_table = {"train_ppo", "constrained", "regime_ppo", "regimes_crisis", "walk_forward"}
     for r in first.results:
@@ -98,7 +98,7 @@ def test_run_explorer_shows_every_chapters_run_folder(smoke_book):
 
 def test_smoke_book_matches_golden_summary(smoke_book):
     "Every chapter's smoke metrics equal the committed golden summary (`make golden` rewrites it on purpose)."
-    from credit_rl.book import GOLDEN_FILE, golden_differences, golden_summary
+    from credit_rl.book.publish import GOLDEN_FILE, golden_differences, golden_summary
     root, first = smoke_book
     expected = json.loads((REPO / GOLDEN_FILE).read_text())
     diffs = golden_differences(golden_summary(first), expected)

@@ -1,4 +1,4 @@
-"""The synthetic market against real history (credit_rl.calibration) and the scripted crisis episodes.
+"""The synthetic market against real history (credit_rl.market.calibration) and the scripted crisis episodes.
 
 * the acceptance rule of issue 4: every real statistic inside its simulated 1-99 % band, all but at most two inside
   5-95 % (200 paths of the real sample length, no scripted episodes); and the rule rejects wrong models;
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from credit_rl.config import shared_data_dir
-from credit_rl.synthetic import CORE_FIELDS, FIELDS, MarketParams, covid_episode_summary, market_frame, simulate_market
+from credit_rl.market.synthetic import CORE_FIELDS, FIELDS, MarketParams, covid_episode_summary, market_frame, simulate_market
 
 _DATA = shared_data_dir()
 needs_data = pytest.mark.skipif(_DATA is None or not _DATA.is_dir(), reason="shared real data folder absent")
@@ -26,13 +26,13 @@ def within(x, target, rel=0.25):
 
 @pytest.fixture(scope="module")
 def real():
-    from credit_rl.calibration import real_statistics
+    from credit_rl.market.calibration import real_statistics
     return real_statistics()
 
 
 @needs_data
 def test_calibration_rule_passes(real):
-    from credit_rl.calibration import STATISTICS, locate, passes, simulated_statistics
+    from credit_rl.market.calibration import STATISTICS, locate, passes, simulated_statistics
     values, sizes = real
     assert sizes["days"] > 7000 and sizes["weeks"] > 1500        # the whole 1996-2026 sample was read
     table = locate(values, simulated_statistics(None, sizes, n_paths=200, seed=20260101))
@@ -46,7 +46,7 @@ def test_calibration_rule_passes(real):
 
 @needs_data
 def test_calibration_rule_holds_on_another_seed(real):
-    from credit_rl.calibration import locate, passes, simulated_statistics
+    from credit_rl.market.calibration import locate, passes, simulated_statistics
     values, sizes = real
     assert passes(locate(values, simulated_statistics(None, sizes, n_paths=200, seed=7)))
 
@@ -55,14 +55,14 @@ def test_calibration_rule_holds_on_another_seed(real):
 @pytest.mark.parametrize("change", [dict(hy_theta_bp=760.0), dict(vix_level=(17.8, 17.8, 17.8)), dict(ig_hy_corr=0.3),
                                     dict(jump_rate_per_yr=(0.0, 0.0, 0.0))])
 def test_calibration_rule_rejects_wrong_models(real, change):
-    from credit_rl.calibration import locate, passes, simulated_statistics
+    from credit_rl.market.calibration import locate, passes, simulated_statistics
     values, sizes = real
     assert not passes(locate(values, simulated_statistics(replace(MarketParams(), **change), sizes, n_paths=200, seed=20260101)))
 
 
 @needs_data
 def test_calibration_table_api():
-    from credit_rl.calibration import calibration_table
+    from credit_rl.market.calibration import calibration_table
     with pytest.raises(ValueError, match="n_paths=50"):
         calibration_table(n_paths=50)
 
@@ -113,7 +113,7 @@ def test_path_is_independent_of_batch():
 
 
 def test_frame_schema_shares_real_names():
-    from credit_rl.data import SHARED_FRED
+    from credit_rl.market.data import SHARED_FRED
     f = market_frame(n_days=30, seed=1)
     assert isinstance(f.index, pd.DatetimeIndex) and f.index.name == "date" and f.index.freqstr == "B"
     shared = {"ig_oas_bp", "hy_oas_bp", "vix", "ust10y_yield_pct"}

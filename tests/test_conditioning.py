@@ -1,4 +1,4 @@
-"""Regime-conditioned PPO (credit_rl.conditioning): exact resume through agents.train_agent and save/load of the custom extractor."""
+"""Regime-conditioned PPO (credit_rl.agents.film): exact resume through agents.train_agent and save/load of the custom extractor."""
 from dataclasses import replace
 
 import numpy as np
@@ -7,8 +7,8 @@ import torch
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from credit_rl.agents import EntropyDecayPPO, train_agent, train_with_checkpoints
-from credit_rl.conditioning import RegimePPOParams, make_regime_ppo, train_params, VARIANTS
+from credit_rl.agents.ppo import EntropyDecayPPO, train_agent, train_with_checkpoints
+from credit_rl.agents.film import RegimePPOParams, make_regime_ppo, train_params, VARIANTS
 
 
 def _tiny(seed=3):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.data import (DataError, FetchError, LoadReport, fetch_fred, load_csv, load_fred_csv, load_ohlcv,
+from credit_rl.market.data import (DataError, FetchError, LoadReport, fetch_fred, load_csv, load_fred_csv, load_ohlcv,
                             load_shared_market, shared_data_dir, split_jump_check)
 
 DATA = shared_data_dir()

@@ -1,4 +1,4 @@
-"""UpgradedDQN (credit_rl.dqn): sum-tree, prioritized replay, n-step returns, double target, dueling head, the 16
+"""UpgradedDQN (credit_rl.agents.dqn): sum-tree, prioritized replay, n-step returns, double target, dueling head, the 16
 switch combinations on CreditSpreadEnv, determinism, save/load, and a 1M-transition buffer."""
 import itertools
 import time
@@ -12,7 +12,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
 from credit_rl.config import ParamsError, from_dict
-from credit_rl.dqn import (DQNConfig, DuelingHead, DuelingQNetwork, PrioritizedReplayBuffer, ScaleReward, SumTree, TrainDQNParams,
+from credit_rl.agents.dqn import (DQNConfig, DuelingHead, DuelingQNetwork, PrioritizedReplayBuffer, ScaleReward, SumTree, TrainDQNParams,
                            UpgradedDQN, make_dqn, n_step_returns, replay_memory_bytes, td_targets, train_dqn)
 from credit_rl.envs.spread import CreditSpreadEnv
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv
@@ -282,7 +282,7 @@ def test_one_million_transition_buffer_allocates_and_samples():
 # ---------------------------------------------------------------- exact resume (agents' checkpoints)
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys):
     from stable_baselines3.common.callbacks import BaseCallback
-    from credit_rl.agents import train_with_checkpoints
+    from credit_rl.agents.ppo import train_with_checkpoints
     cfg = from_dict(TrainDQNParams, {"total_timesteps": 2400, "env": {"episode_days": 60},
                                      "dqn": {"n_envs": 4, "learning_starts": 200, "buffer_size": 10_000}})
 

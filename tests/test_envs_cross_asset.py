@@ -20,7 +20,7 @@ from credit_rl.envs.cross_asset import (C_BASIS, C_OBS, C_REGIME, C_RET, C_SIGMA
                                         CrossAssetConfig, CrossAssetEnv, CrossAssetVecEnv, CrossAssetVectorEnv, batch_pnl,
                                         convergence_policy, episode_table, episode_table_nb, market_days, premium_policy,
                                         rollout, table_consts, RV_FIELDS, N_RV_STATE, relative_value_consts, _relative_value_day)
-from credit_rl.synthetic import FIELDS, simulate_market
+from credit_rl.market.synthetic import FIELDS, simulate_market
 
 SHORT = CrossAssetConfig(episode_days=30)
 COVID = CrossAssetConfig(episode_days=140, scripted_episodes=(("covid_2020", 0),))

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from credit_rl.config import ParamsError, from_dict
 from credit_rl.envs.spread import INFO_NAMES, OBS_CLIP, CreditSpreadConfig, CreditSpreadEnv
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVecEnv
-from credit_rl.market import SpreadProcessParams
+from credit_rl.market.bond import SpreadProcessParams
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -225,7 +225,7 @@ def test_extreme_market_that_used_to_return_nan_stays_finite(market, positions):
 
 # --- the calibrated market: market_model='synthetic', discrete or continuous sizing ---
 from credit_rl.costs import CLIENTS  # noqa: E402
-from credit_rl.synthetic import RATINGS, SECTORS  # noqa: E402
+from credit_rl.market.synthetic import RATINGS, SECTORS  # noqa: E402
 
 
 @st.composite

@@ -16,7 +16,7 @@ import credit_rl.envs  # noqa: F401  (registers credit_rl/CreditSpread-v0)
 from credit_rl.envs.spread import (WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv, passive_long_policy,
                                    rollout)
 from credit_rl.config import ParamsError
-from credit_rl.market import SpreadProcessParams, simulate_spread_paths
+from credit_rl.market.bond import SpreadProcessParams, simulate_spread_paths
 
 ENV_ID = "credit_rl/CreditSpread-v0"
 
@@ -179,7 +179,7 @@ def test_real_ig_statistics_fall_inside_simulated_bands():
 from credit_rl.envs.spread import (REGIME_OBS_NAMES, PathMarket, bond_consts, path_observations,  # noqa: E402
                                    prepare_frame, regime_features, regime_reference, synthetic_path)
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVecEnv  # noqa: E402
-from credit_rl.synthetic import MarketParams, simulate_market  # noqa: E402
+from credit_rl.market.synthetic import MarketParams, simulate_market  # noqa: E402
 
 SYN = CreditSpreadConfig(market_model="synthetic")
 
@@ -333,7 +333,7 @@ def test_real_shared_data_march_2020_is_filtered_as_stress():
     from credit_rl.config import shared_data_dir
     if shared_data_dir() is None:
         pytest.skip("shared data folder not found")
-    from credit_rl.data import load_shared_market
+    from credit_rl.market.data import load_shared_market
     env = CreditSpreadEnv(CreditSpreadConfig(market_model="real", episode_days=60), frame=load_shared_market()[0])
     start = int(np.searchsorted(env._frame.index, pd.Timestamp("2020-02-03"))) - WARMUP_DAYS
     obs, info = env.reset(seed=0, options={"start_row": start})

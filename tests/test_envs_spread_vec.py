@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode
 from credit_rl.envs.spread import INFO_NAMES, CreditSpreadConfig, CreditSpreadEnv, env_consts
 from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, alloc_vec, vec_reset_nb,
                                        vec_step_nb)
-from credit_rl.market import kernel_params
+from credit_rl.market.bond import kernel_params
 
 
 def bits(x):

@@ -1,13 +1,13 @@
-"""Tests of credit_rl.execution: the objective and its intervals, the AC reproduction through the evaluator, a hand-computed
+"""Tests of credit_rl.studies.execution: the objective and its intervals, the AC reproduction through the evaluator, a hand-computed
 two-step order, the training reward, deterministic training + evaluation, the chapter's params files and (slow) the 5 % bar."""
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from credit_rl.agents import PPOConfig
+from credit_rl.agents.ppo import PPOConfig
 from credit_rl.envs.liquidity import LiquidityConfig, LiquidityVecEnv, ac_holdings, schedule_policy, twap_policy
-from credit_rl.execution import (ExecutionChapterParams, ExecutionTrainConfig, ExecutionTrainVecEnv, agent_policy,
+from credit_rl.studies.execution import (ExecutionChapterParams, ExecutionTrainConfig, ExecutionTrainVecEnv, agent_policy,
                                  evaluate_execution, exact_linear_objective, objective, objective_ci, policy_table,
                                  relative_gap, train_execution_ppo, twap_reward_scale)
 from credit_rl.references import ac_cost_moments
@@ -100,7 +100,7 @@ def test_trained_agent_evaluation_is_deterministic_for_a_seed():
 
 
 def test_params_files_validate_and_full_has_five_seeds():
-    from credit_rl.runs import load_spec
+    from credit_rl.book.runs import load_spec
     specs = {p: load_spec(f"params/{p}/execution.yaml") for p in ("smoke", "default", "full")}
     assert all(s.template == "execution" for s in specs.values())
     assert specs["full"].params["seeds"] >= 5 and specs["default"].params["seeds"] >= 3
@@ -122,7 +122,7 @@ def test_ppo_within_five_percent_of_almgren_chriss():
 
 def test_best_constant_fraction_in_the_linear_setting_is_near_ac():
     # AC's schedule sends 46-58 % of what is left each day (1000/542/290/148/62k); the best constant fraction is close
-    from credit_rl.execution import best_constant_fraction, constant_fraction_policy
+    from credit_rl.studies.execution import best_constant_fraction, constant_fraction_policy
     f, J = best_constant_fraction(AC, n_episodes=4000)
     assert 0.4 <= f <= 0.6, f
     x = 1e6 * (1 - f) ** np.arange(6); x[-1] = 0.0

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl import features as F
+from credit_rl.market import features as F
 
 N = 900
 IDX = pd.bdate_range("2015-01-01", periods=N, name="date")

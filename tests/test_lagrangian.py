@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from credit_rl.agents import EVAL_SEED_BASE, PPOConfig
+from credit_rl.agents.ppo import EVAL_SEED_BASE, PPOConfig
 from credit_rl.envs.constraints import ConstraintLimits, cvar_excess_budget
 from credit_rl.envs.spread import CreditSpreadConfig, passive_long_policy
-from credit_rl.lagrangian import (DEFAULT_COST_LIMITS, Lagrange, TrainLagrangianParams, evaluate_constraints,
+from credit_rl.agents.lagrangian import (DEFAULT_COST_LIMITS, Lagrange, TrainLagrangianParams, evaluate_constraints,
                                   make_constrained_env, train_ppo_lagrangian)
 from credit_rl.risk import historical_cvar
 
@@ -93,14 +93,14 @@ def test_training_with_projection_has_no_hard_limit_breaches():
     assert (unprojected["hard_limit_breach_days"] == 63).all()
 
 
-# --- the constrained chapter (credit_rl.lagrangian: ConstrainedChapterParams, run_chapter_agent, evaluate_daily, seed_metrics)
+# --- the constrained chapter (credit_rl.agents.lagrangian: ConstrainedChapterParams, run_chapter_agent, evaluate_daily, seed_metrics)
 
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from credit_rl.lagrangian import (CHAPTER_BUDGETS, CHAPTER_ENV, CHAPTER_LIMITS, ConstrainedChapterParams, chapter_config,
+from credit_rl.agents.lagrangian import (CHAPTER_BUDGETS, CHAPTER_ENV, CHAPTER_LIMITS, ConstrainedChapterParams, chapter_config,
                                   evaluate_daily, mean_ci, paired_vs_baseline, run_chapter, run_chapter_agent, seed_metrics)
 
 TINY_PPO = PPOConfig(n_envs=2, n_steps=256, batch_size=256, n_epochs=1, net_arch=[16])
@@ -190,7 +190,7 @@ def test_mean_ci_and_paired_difference():
 
 
 def test_chapter_params_files_validate_and_keep_the_same_budget():
-    from credit_rl.runs import load_spec
+    from credit_rl.book.runs import load_spec
     root = Path(__file__).resolve().parents[1] / "params"
     specs = {prof: load_spec(root / prof / "constrained.yaml") for prof in ("smoke", "default", "full")}
     for prof, spec in specs.items():

@@ -2,7 +2,7 @@
 
 Where the definitions match, the numbers must agree to 1e-8 (absolute, or relative to the size of the
 number when it is above 1). Where conventions differ, the test converts first (see the last section of
-nbs/21_metrics.ipynb): information ratio = empyrical's excess_sharpe x sqrt(252); VaR and CVaR are
+nbs/03_metrics.ipynb): information ratio = empyrical's excess_sharpe x sqrt(252); VaR and CVaR are
 reported as positive losses (minus empyrical's).
 """
 import numpy as np

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.data import load_shared_market, shared_data_dir
-from credit_rl.regimes import (forward_filter, hmm_observations, hy_percentile_regime, vix_bucket,
+from credit_rl.market.data import load_shared_market, shared_data_dir
+from credit_rl.market.regimes import (forward_filter, hmm_observations, hy_percentile_regime, vix_bucket,
                                walk_forward_hmm)
 
 DATA = shared_data_dir()

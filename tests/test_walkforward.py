@@ -1,4 +1,4 @@
-"""Walk-forward study (credit_rl.walkforward): leakage, fold geometry, reproducibility, an end-to-end chapter run.
+"""Walk-forward study (credit_rl.backtest.walkforward): leakage, fold geometry, reproducibility, an end-to-end chapter run.
 
 * leakage: perturbing the history after day t leaves every decision up to t unchanged — for trained agents
   (PPO, DQN, PPO-Lagrangian) as backtest policies, and for the whole study (fold-0 results identical, fold-1
@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from credit_rl.agents import PPOConfig
-from credit_rl.backtest import check_no_lookahead, decide, walk_forward_splits
-from credit_rl.dqn import DQNConfig
+from credit_rl.agents.ppo import PPOConfig
+from credit_rl.backtest.engine import check_no_lookahead, decide, walk_forward_splits
+from credit_rl.agents.dqn import DQNConfig
 from credit_rl.envs.spread import CreditSpreadConfig
-import credit_rl.walkforward as wfm
-from credit_rl.walkforward import (AgentPolicy, WalkForwardParams, history_env_config, history_market, run_walk_forward,
+import credit_rl.backtest.walkforward as wfm
+from credit_rl.backtest.walkforward import (AgentPolicy, WalkForwardParams, history_env_config, history_market, run_walk_forward,
                                    synthetic_history, train_fold_agent)
 
 TINY = dict(history_years=6, train_days=600, test_days=250, embargo_days=10, agents=["ppo"], ppo_timesteps=512,
@@ -195,7 +195,7 @@ def test_checkpoints_resume_finished_agents(tmp_path, tiny_study):
 
 @pytest.mark.slow
 def test_chapter_runs_end_to_end(tmp_path):
-    from credit_rl.runs import execute_run, load_spec
+    from credit_rl.book.runs import execute_run, load_spec
     spec_file = tmp_path / "walk_forward.yaml"
     params = dict(TINY, ppo={"n_envs": 2, "n_steps": 128, "batch_size": 64, "n_epochs": 2}, env={"episode_days": 126},
                   agents=["ppo", "dqn", "constrained"], dqn_timesteps=512, constrained_timesteps=512,

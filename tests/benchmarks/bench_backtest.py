@@ -1,4 +1,4 @@
-"""Benchmark of the backtest engine (credit_rl.backtest): 1,000 bonds x 5,000 days with costs.
+"""Benchmark of the backtest engine (credit_rl.backtest.engine): 1,000 bonds x 5,000 days with costs.
 
 Prints, all measured in one run:
   * throughput of the PnL + cost kernel (`daily_pnl`: spread, carry, financing, half-spread, square-root impact,
@@ -21,9 +21,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from credit_rl.backtest import BacktestConfig, daily_pnl, market_from_paths, run_backtest, weights_from_targets, decide
-from credit_rl.market import SpreadProcessParams, simulate_spread_paths
-from credit_rl.rules import MomentumRule
+from credit_rl.backtest.engine import BacktestConfig, daily_pnl, market_from_paths, run_backtest, weights_from_targets, decide
+from credit_rl.market.bond import SpreadProcessParams, simulate_spread_paths
+from credit_rl.agents.rules import MomentumRule
 
 
 def best_of(fn, repeats):

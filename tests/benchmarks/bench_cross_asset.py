@@ -17,7 +17,7 @@ import numpy as np
 
 from credit_rl.envs.cross_asset import (N_INSTR, CrossAssetBatch, CrossAssetConfig, CrossAssetEnv, CrossAssetVecEnv,
                                         CrossAssetVectorEnv, batch_step_nb, episode_table_nb, market_days)
-from credit_rl.synthetic import path_noise
+from credit_rl.market.synthetic import path_noise
 
 
 def rate(fn, steps_per_call, seconds, reps=3):

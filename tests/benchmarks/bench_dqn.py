@@ -32,7 +32,7 @@ from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer  # 
 from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
 from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
-from credit_rl.dqn import PrioritizedReplayBuffer, UpgradedDQN  # noqa: E402
+from credit_rl.agents.dqn import PrioritizedReplayBuffer, UpgradedDQN  # noqa: E402
 from credit_rl.envs.spread import CreditSpreadEnv  # noqa: E402
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv  # noqa: E402
 

@@ -66,8 +66,8 @@ def sb3_adapter(cfg, n):
 
 
 def train_vec(cfg, n):
-    "credit_rl.execution's training VecEnv: the SB3 adapter with info dicts only at episode ends."
-    from credit_rl.execution import ExecutionTrainVecEnv
+    "credit_rl.studies.execution's training VecEnv: the SB3 adapter with info dicts only at episode ends."
+    from credit_rl.studies.execution import ExecutionTrainVecEnv
     venv = ExecutionTrainVecEnv(n, cfg, seed=0)
     venv.reset()
     a = np.full((n, 1), 0.2, np.float32)

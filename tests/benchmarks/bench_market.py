@@ -1,4 +1,4 @@
-"""Benchmark of the synthetic market (credit_rl.synthetic): 10,000 paths x 2,520 days of the core state.
+"""Benchmark of the synthetic market (credit_rl.market.synthetic): 10,000 paths x 2,520 days of the core state.
 
 Prints, all measured in one run:
   * wall time to simulate 10,000 paths x 2,520 business days of the core state (regime, IG/HY OAS, VIX, MOVE,
@@ -24,11 +24,11 @@ import time
 import numba
 import numpy as np
 
-from credit_rl.synthetic import CORE_FIELDS, N_NORMALS, N_UNIFORMS, path_noise, simulate_market
+from credit_rl.market.synthetic import CORE_FIELDS, N_NORMALS, N_UNIFORMS, path_noise, simulate_market
 
 PLAIN_SNIPPET = """
 import json, time
-from credit_rl.synthetic import simulate_market
+from credit_rl.market.synthetic import simulate_market
 simulate_market(n_days=5, n_paths=1, fields="core", threads=1)          # imports, first call
 t0 = time.process_time(); simulate_market(n_days={days}, n_paths={paths}, seed=1, fields="core", threads=1)
 print(json.dumps(dict(seconds=time.process_time() - t0)))

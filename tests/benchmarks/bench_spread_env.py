@@ -36,7 +36,7 @@ from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_const
 from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, _move_markets, alloc_vec,  # noqa: E402
                                        draw_day_nb, next_double, next_episode_seed, seed_pcg64, simd_kernel,
                                        standard_exponential, standard_normal, vec_reset_nb, vec_step_nb)
-from credit_rl.market import kernel_params  # noqa: E402
+from credit_rl.market.bond import kernel_params  # noqa: E402
 from credit_rl.envs.spread import WARMUP_DAYS  # noqa: E402
 
 
