@@ -1,4 +1,4 @@
-"""Regime-conditioned PPO (credit_rl.agents.film): exact resume through agents.train_agent and save/load of the custom extractor."""
+"""Regime-conditioned PPO (credit_rl.agents.film, chapter params in credit_rl.studies.regime_ppo): exact resume through agents.train_agent and save/load of the custom extractor."""
 from dataclasses import replace
 
 import numpy as np
@@ -8,7 +8,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from credit_rl.agents.ppo import EntropyDecayPPO, train_agent, train_with_checkpoints
-from credit_rl.agents.film import RegimePPOParams, make_regime_ppo, train_params, VARIANTS
+from credit_rl.agents.film import make_regime_ppo, VARIANTS
+from credit_rl.studies.regime_ppo import RegimePPOParams, train_params
 
 
 def _tiny(seed=3):

@@ -93,15 +93,15 @@ def test_training_with_projection_has_no_hard_limit_breaches():
     assert (unprojected["hard_limit_breach_days"] == 63).all()
 
 
-# --- the constrained chapter (credit_rl.agents.lagrangian: ConstrainedChapterParams, run_chapter_agent, evaluate_daily, seed_metrics)
+# --- the constrained chapter (credit_rl.studies.constrained: ConstrainedChapterParams, run_chapter_agent, evaluate_daily, seed_metrics)
 
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from credit_rl.agents.lagrangian import (CHAPTER_BUDGETS, CHAPTER_ENV, CHAPTER_LIMITS, ConstrainedChapterParams, chapter_config,
-                                  evaluate_daily, mean_ci, paired_vs_baseline, run_chapter, run_chapter_agent, seed_metrics)
+from credit_rl.studies.constrained import (CHAPTER_BUDGETS, CHAPTER_ENV, CHAPTER_LIMITS, ConstrainedChapterParams, chapter_config,
+                                           evaluate_daily, mean_ci, paired_vs_baseline, run_chapter, run_chapter_agent, seed_metrics)
 
 TINY_PPO = PPOConfig(n_envs=2, n_steps=256, batch_size=256, n_epochs=1, net_arch=[16])
 

@@ -1,4 +1,4 @@
-"""Walk-forward study (credit_rl.backtest.walkforward): leakage, fold geometry, reproducibility, an end-to-end chapter run.
+"""Walk-forward study (credit_rl.studies.walk_forward on credit_rl.backtest.walkforward): leakage, fold geometry, reproducibility, an end-to-end chapter run.
 
 * leakage: perturbing the history after day t leaves every decision up to t unchanged — for trained agents
   (PPO, DQN, PPO-Lagrangian) as backtest policies, and for the whole study (fold-0 results identical, fold-1
@@ -19,10 +19,10 @@ import yaml
 from credit_rl.agents.ppo import PPOConfig
 from credit_rl.backtest.engine import check_no_lookahead, decide, walk_forward_splits
 from credit_rl.agents.dqn import DQNConfig
-from credit_rl.envs.spread import CreditSpreadConfig
-import credit_rl.backtest.walkforward as wfm
-from credit_rl.backtest.walkforward import (AgentPolicy, WalkForwardParams, history_env_config, history_market, run_walk_forward,
-                                   synthetic_history, train_fold_agent)
+from credit_rl.envs.spread import CreditSpreadConfig, trailing_vol_bp_day
+import credit_rl.studies.walk_forward as wfm
+from credit_rl.backtest.walkforward import AgentPolicy, history_env_config, history_market, synthetic_history
+from credit_rl.studies.walk_forward import WalkForwardParams, run_walk_forward, train_fold_agent
 
 TINY = dict(history_years=6, train_days=600, test_days=250, embargo_days=10, agents=["ppo"], ppo_timesteps=512,
             ppo=PPOConfig(n_envs=2, n_steps=128, batch_size=64, n_epochs=2), env=CreditSpreadConfig(episode_days=126),
@@ -143,7 +143,7 @@ def test_study_unchanged_before_perturbation(tiny_study):
     bumped.loc[after, ["spread_bp", "index_oas_bp"]] *= 1.8
     bumped.loc[after, "vix"] *= 2.5
     bumped.loc[after, "volume_usd"] *= 0.3
-    bumped["spread_vol_bp_day"] = wfm.trailing_vol_bp_day(bumped.spread_bp.to_numpy())
+    bumped["spread_vol_bp_day"] = trailing_vol_bp_day(bumped.spread_bp.to_numpy())
     other = run_walk_forward(p, log=lambda s: None, history=bumped)
     a, b = tiny_study.returns, other.returns
     pd.testing.assert_frame_equal(a[a.fold == 0].reset_index(drop=True), b[b.fold == 0].reset_index(drop=True))

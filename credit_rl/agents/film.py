@@ -6,32 +6,20 @@ Docs: https://credit-rl.github.io/credit-rl/agents.film.html.md"""
 
 # %% ../../nbs/45_agents.film.ipynb #beffe000
 from __future__ import annotations
-import copy, math, time
-from dataclasses import dataclass, replace
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Callable
+import math
 
 import numpy as np
-import pandas as pd
 import torch
 from gymnasium import spaces
 from torch import nn
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from ..config import param
-from ..metrics import annual_return, max_drawdown, sharpe_ratio
-from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
-from .ppo import (EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo,
-                              train_agent)
+from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES
+from .ppo import EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo
 
 # %% auto #0
-__all__ = ['VARIANTS', 'FILM_INITS', 'SYNTHETIC_ENV', 'REGIME_LABELS', 'REGIME_METRICS', 'METRIC_LABELS', 'FiLMDense',
-           'RegimeExtractor', 'extractor_parameters', 'policy_parameters', 'matched_hidden', 'RegimePPOParams',
-           'regime_columns', 'train_params', 'regime_policy_kwargs', 'make_regime_ppo', 'parameter_table',
-           'train_regime_variants', 'vix_regime', 'batch_policy', 'row_policy', 'evaluate_regime_policies',
-           'regime_metrics', 'seed_summary', 'paired_seed_differences', 'regime_inputs', 'film_modulation',
-           'regime_bars_figure', 'difference_figure']
+__all__ = ['VARIANTS', 'FILM_INITS', 'FiLMDense', 'RegimeExtractor', 'extractor_parameters', 'policy_parameters',
+           'matched_hidden', 'regime_columns', 'regime_policy_kwargs', 'make_regime_ppo']
 
 # %% ../../nbs/45_agents.film.ipynb #8542189b
 VARIANTS = ("film", "concat", "none")   # regime path: FiLM modulation | concatenated inputs | not seen
@@ -114,30 +102,7 @@ def matched_hidden(variant: str, hidden: list[int], n_market: int, n_regime: int
             key=lambda d: abs(policy_parameters(variant, [w + d for w in hidden], n_market, n_regime, action_space) - target))
     return [w + d for w in hidden]
 
-# %% ../../nbs/45_agents.film.ipynb #7390bef8
-SYNTHETIC_ENV = CreditSpreadConfig(market_model="synthetic", capital_usd=2e6)  # the PPO chapter's bond: $2M of an A 8y industrial
-
-@dataclass(frozen=True)
-class RegimePPOParams:
-    "Parameters of the `regime_ppo` research notebook."
-    seeds: list[int] = param([0, 1, 2, 3, 4], "training seeds; each variant trains one network per seed (CIs over seeds)", ge=0, lt=1000)
-    variants: list[str] = param(list(VARIANTS), "networks to train: 'film' and its controls 'concat', 'none'", choices=VARIANTS)
-    total_timesteps: int = param(100_000, "environment steps of training per network", ge=256, le=1_000_000_000)
-    eval_episodes: int = param(50, "held-out evaluation paths (one 252-day episode each, the same for every network)", ge=2, le=10_000)
-    hidden: list[int] = param([64, 64], "FiLM trunk widths; the controls are widened to the same parameter count", ge=1, le=4096)
-    film_init: str = param("linear", "initial FiLM conditioning weights: 'linear' (PyTorch Linear default) or 'zero' (starts as the plain trunk)", choices=FILM_INITS)
-    vix_bounds_pts: list[float] = param([15.0, 25.0], "VIX points splitting days into calm (< first), normal, stress (> second)", gt=0, le=200)
-    ppo: PPOConfig = param(PPOConfig(n_steps=256, batch_size=512, n_epochs=4, gamma=0.999), "PPO settings (net_arch unused)")
-    env: CreditSpreadConfig = param(SYNTHETIC_ENV, "environment and market settings (needs the regime features)")
-    def __post_init__(self):
-        if len(set(self.seeds)) < 2 or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds: got {self.seeds!r}; allowed: at least 2 distinct seeds (5 or more for the chapter's CIs)")
-        if "film" not in self.variants or len(set(self.variants)) != len(self.variants):
-            raise ValueError(f"variants: got {self.variants!r}; allowed: distinct names from {VARIANTS} including 'film'")
-        if len(self.vix_bounds_pts) != 2 or not self.vix_bounds_pts[0] < self.vix_bounds_pts[1]:
-            raise ValueError(f"vix_bounds_pts: got {self.vix_bounds_pts!r}; allowed: two increasing VIX levels, e.g. [15, 25]")
-        regime_columns(CreditSpreadEnv(self.env).obs_names)
-
+# %% ../../nbs/45_agents.film.ipynb #ba7fa112
 def regime_columns(obs_names) -> tuple[int, ...]:
     "Indices of REGIME_OBS_NAMES in an observation; ValueError naming the env settings if they are missing."
     missing = [n for n in REGIME_OBS_NAMES if n not in obs_names]
@@ -145,11 +110,6 @@ def regime_columns(obs_names) -> tuple[int, ...]:
                                  "(or 'real') with regime_features None or True")
     return tuple(list(obs_names).index(n) for n in REGIME_OBS_NAMES)
 
-def train_params(p: RegimePPOParams, seed: int) -> TrainPPOParams:
-    "The `credit_rl.agents.ppo` training parameters of one network of `p` (same env, PPO settings and budget)."
-    return TrainPPOParams(seed=seed, total_timesteps=p.total_timesteps, eval_episodes=p.eval_episodes, ppo=p.ppo, env=p.env)
-
-# %% ../../nbs/45_agents.film.ipynb #ba7fa112
 def regime_policy_kwargs(variant: str, env_config: CreditSpreadConfig, hidden: list[int], film_init: str = "linear") -> dict:
     "SB3 `policy_kwargs` of a variant: separate policy/value `RegimeExtractor`s of the matched widths, linear heads."
     env = CreditSpreadEnv(env_config)
@@ -164,187 +124,3 @@ def make_regime_ppo(variant: str, cfg: TrainPPOParams, hidden: list[int] = (64, 
     "EntropyDecayPPO of `variant` for `cfg` (as `agents.make_ppo`, with the regime extractor in policy and value)."
     return make_ppo(cfg, tensorboard_log=tensorboard_log, verbose=verbose,
                     policy_kwargs=regime_policy_kwargs(variant, cfg.env, hidden, film_init))
-
-def parameter_table(p: RegimePPOParams) -> pd.DataFrame:
-    "Per variant: trunk widths and trainable parameters of the policy extractor, value extractor, heads and total (counted on the built networks)."
-    from stable_baselines3.common.policies import ActorCriticPolicy   # SB3's "MlpPolicy" of PPO
-    env, rows = CreditSpreadEnv(p.env), {}
-    for v in VARIANTS:
-        pol = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0, **regime_policy_kwargs(v, p.env, p.hidden, p.film_init))
-        count = lambda m: sum(q.numel() for q in m.parameters())
-        total = count(pol)
-        rows[v] = dict(hidden=str(pol.pi_features_extractor.hidden), policy_extractor=count(pol.pi_features_extractor),
-                       value_extractor=count(pol.vf_features_extractor),
-                       heads=total - count(pol.pi_features_extractor) - count(pol.vf_features_extractor), total=total)
-    t = pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
-    return t.assign(vs_film=t["total"] / t.loc["film", "total"])
-
-# %% ../../nbs/45_agents.film.ipynb #461387bf
-def train_regime_variants(p: RegimePPOParams, checkpoint_dir=None, log_every: int | None = None,
-                          tensorboard_log: str | None = None) -> tuple[dict, dict]:
-    "Train every (variant, seed) of `p`; returns ({(variant, seed): model}, {(variant, seed): train seconds})."
-    models, seconds = {}, {}
-    for seed in p.seeds:
-        for v in p.variants:
-            cfg = train_params(p, seed)
-            key = SimpleNamespace(total_timesteps=p.total_timesteps, variant=v, hidden=list(p.hidden), film_init=p.film_init, train=cfg)
-            ckpt = Path(checkpoint_dir) / f"{v}_seed{seed}" if checkpoint_dir is not None else None
-            print(f"{v} seed {seed}:", flush=True); t0 = time.time()
-            models[v, seed] = train_agent(lambda: make_regime_ppo(v, cfg, p.hidden, p.film_init, tensorboard_log), key,
-                                          log_every or max(p.total_timesteps // 2, 1), ckpt)
-            seconds[v, seed] = time.time() - t0
-    return models, seconds
-
-# %% ../../nbs/45_agents.film.ipynb #3662d194
-REGIME_LABELS = ("calm", "normal", "stress")
-
-def vix_regime(vix_pts, bounds_pts=(15.0, 25.0)) -> np.ndarray:
-    "'calm' where VIX < bounds[0], 'stress' where VIX > bounds[1], else 'normal' (VIX in points)."
-    v = np.asarray(vix_pts, float)
-    return np.where(v < bounds_pts[0], "calm", np.where(v > bounds_pts[1], "stress", "normal"))
-
-def batch_policy(model) -> Callable:
-    "Deterministic actions of an SB3 model for a batch of observations (n, obs_dim)."
-    return lambda obs: model.predict(obs, deterministic=True)[0]
-
-def row_policy(policy_fn) -> Callable:
-    "Batch version of a one-observation policy (e.g. `passive_long_policy`)."
-    return lambda obs: np.array([policy_fn(o) for o in obs])
-
-# %% ../../nbs/45_agents.film.ipynb #776fb381
-def evaluate_regime_policies(policies: dict,  # name -> batch policy (obs (n, d) -> actions (n,) or (n, 1))
-                             env_config: CreditSpreadConfig, eval_episodes: int, vix_bounds_pts=(15.0, 25.0)) -> pd.DataFrame:
-    "Daily results of every policy on the same held-out paths: policy, eval_seed, step, return, position, cost, vix, regime tags."
-    base = [CreditSpreadEnv(env_config) for _ in range(eval_episodes)]
-    first = np.stack([e.reset(seed=EVAL_SEED_BASE + k)[0] for k, e in enumerate(base)])
-    p_cols = [base[0].obs_names.index(n) for n in ("p_calm", "p_normal", "p_stress")]
-    frames = []
-    for name, policy in policies.items():
-        envs, obs, done, rows, t = copy.deepcopy(base), first.copy(), np.zeros(eval_episodes, bool), [], 0
-        while not done.all():
-            actions = np.asarray(policy(obs))
-            for k in np.flatnonzero(~done):
-                e, day = envs[k], t + WARMUP_DAYS
-                filtered = REGIME_LABELS[int(np.argmax(obs[k, p_cols]))]
-                o, r, term, trunc, info = e.step(actions[k])
-                rows.append((k, t, r, info["position"], info["cost"], e.path.vix[day], int(e.path.regime[day]), filtered))
-                obs[k], done[k] = o, term or trunc
-            t += 1
-        df = pd.DataFrame(rows, columns=["k", "step", "return", "position", "cost", "vix", "true", "filtered_regime"])
-        frames.append(df.assign(policy=name, eval_seed=EVAL_SEED_BASE + df["k"]))
-    ts = pd.concat(frames, ignore_index=True)
-    ts["vix_regime"] = vix_regime(ts["vix"], vix_bounds_pts)
-    ts["true_regime"] = np.array(REGIME_LABELS)[ts["true"]]
-    cols = ["policy", "eval_seed", "step", "return", "position", "cost", "vix", "vix_regime", "filtered_regime", "true_regime"]
-    return ts.sort_values(["policy", "eval_seed", "step"], kind="stable", ignore_index=True)[cols]
-
-# %% ../../nbs/45_agents.film.ipynb #61a60676
-REGIME_METRICS = ("sharpe", "annual_return", "max_drawdown")
-
-def _bucket_metrics(g: pd.DataFrame) -> dict:
-    "Metrics of one policy's days in one bucket (rows in path and day order)."
-    r = g["return"].to_numpy()
-    flat = not np.any(r)
-    dd = [max_drawdown(x["return"].to_numpy()) for _, x in g.groupby("eval_seed", sort=False)]
-    return dict(sharpe=0.0 if flat else sharpe_ratio(r), annual_return=annual_return(r), max_drawdown=float(np.mean(dd)), n_days=len(r))
-
-def regime_metrics(ts: pd.DataFrame, by: str = "vix_regime") -> pd.DataFrame:
-    "Per policy and regime ('all' too): Sharpe, annual_return, max_drawdown (see above), n_days and share of days."
-    rows = []
-    for name, g in ts.groupby("policy", sort=False):
-        for regime in (*REGIME_LABELS, "all"):
-            mask = np.ones(len(g), bool) if regime == "all" else (g[by] == regime).to_numpy()
-            if not mask.any(): continue
-            rows.append(dict(policy=name, regime=regime, **_bucket_metrics(g[mask]), share_days=mask.mean()))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/45_agents.film.ipynb #68ab5472
-def _t_interval(x) -> dict:
-    from scipy import stats
-    x = np.asarray(x, float); x = x[np.isfinite(x)]
-    if len(x) < 2: return dict(mean=float(x.mean()) if len(x) else float("nan"), lo=float("nan"), hi=float("nan"), n=len(x))
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return dict(mean=float(x.mean()), lo=float(x.mean() - half), hi=float(x.mean() + half), n=len(x))
-
-def seed_summary(table: pd.DataFrame, keys=REGIME_METRICS) -> pd.DataFrame:
-    "Mean and 95 % t-interval over training seeds of each metric, per variant and regime (table: `regime_metrics` + variant, train_seed)."
-    rows = [dict(variant=v, regime=r, metric=k, **_t_interval(g[k]))
-            for (v, r), g in table.groupby(["variant", "regime"], sort=False) for k in keys]
-    return pd.DataFrame(rows)
-
-def paired_seed_differences(table: pd.DataFrame, a: str, b: str, keys=REGIME_METRICS) -> pd.DataFrame:
-    "Variant a − b, paired by training seed, per regime and metric: mean, 95 % t-interval, n and a computed verdict (higher = better for all three)."
-    rows = []
-    for r, g in table.groupby("regime", sort=False):
-        A, B = g[g.variant == a].set_index("train_seed"), g[g.variant == b].set_index("train_seed")
-        seeds = A.index.intersection(B.index)
-        for k in keys:
-            ci = _t_interval(A.loc[seeds, k] - B.loc[seeds, k])
-            verdict = ("no evidence" if not ci["lo"] > 0 and not ci["hi"] < 0 else f"{a} better" if ci["lo"] > 0 else f"{a} worse")
-            rows.append(dict(comparison=f"{a} − {b}", regime=r, metric=k, **ci, verdict=verdict))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/45_agents.film.ipynb #02b65b2b
-def regime_inputs(env_config: CreditSpreadConfig, eval_episodes: int, vix_bounds_pts=(15.0, 25.0)) -> pd.DataFrame:
-    "Regime inputs (REGIME_OBS_NAMES columns) of every day of the held-out paths, with the day's vix_regime (actions do not move them)."
-    env, rows = CreditSpreadEnv(env_config), []
-    idx, hold = list(regime_columns(env.obs_names)), passive_long_policy(env)
-    for k in range(eval_episodes):
-        obs, _ = env.reset(seed=EVAL_SEED_BASE + k); done, t = False, 0
-        while not done:
-            vix, t = env.path.vix[t + WARMUP_DAYS], t + 1
-            rows.append([*obs[idx], vix]); obs, _, term, trunc, _ = env.step(hold(obs)); done = term or trunc
-    df = pd.DataFrame(rows, columns=[*REGIME_OBS_NAMES, "vix"])
-    return df.assign(vix_regime=vix_regime(df["vix"], vix_bounds_pts))
-
-def film_modulation(extractor: RegimeExtractor, z: pd.DataFrame, by: str = "vix_regime") -> pd.DataFrame:
-    "Mean |gamma| and |beta| over hidden units and days, per FiLM layer and regime bucket of `z` (a `regime_inputs` frame)."
-    if extractor.variant != "film": raise ValueError(f"extractor: variant {extractor.variant!r} has no FiLM layers")
-    rows = []
-    with torch.no_grad():
-        for regime, g in z.groupby(by, sort=False):
-            zt = torch.tensor(g[list(REGIME_OBS_NAMES)].to_numpy(np.float32, copy=True))
-            for i, layer in enumerate(extractor.layers):
-                gamma, beta = layer.film(zt)
-                rows.append(dict(layer=i, regime=regime, abs_gamma=gamma.abs().mean().item(), abs_beta=beta.abs().mean().item()))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/45_agents.film.ipynb #9789e490
-METRIC_LABELS = {"sharpe": ("Sharpe", 1.0), "annual_return": ("annual return, %", 100.0), "max_drawdown": ("max drawdown, %", 100.0)}
-
-def regime_bars_figure(summary: pd.DataFrame, title: str = "Per-regime performance: mean over training seeds, 95 % CI",
-                       reference: pd.DataFrame | None = None):  # optional `regime_metrics` rows of a benchmark (no CI), e.g. passive
-    "One panel per metric; x = regime, bars = variants with 95 % t-interval error bars."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    keys = [k for k in METRIC_LABELS if k in set(summary["metric"])]
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[METRIC_LABELS[k][0] for k in keys])
-    colours = {"film": "#1f77b4", "concat": "#ff7f0e", "none": "#7f7f7f", "passive": "#2ca02c"}
-    for j, k in enumerate(keys, 1):
-        scale = METRIC_LABELS[k][1]
-        rows = summary[summary.metric == k]
-        for v in sorted(rows["variant"].unique(), key=lambda v: (VARIANTS + (v,)).index(v)):   # film, concat, none order
-            g = rows[rows.variant == v]
-            fig.add_bar(x=g["regime"], y=g["mean"] * scale, name=v, legendgroup=v, showlegend=j == 1, marker_color=colours.get(v),
-                        error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["mean"]) * scale,
-                                     arrayminus=(g["mean"] - g["lo"]) * scale), row=1, col=j)
-        if reference is not None:
-            for name, g in reference.groupby("policy", sort=False):
-                fig.add_scatter(x=g["regime"], y=g[k] * scale, mode="markers", marker=dict(symbol="diamond", size=9, color=colours.get(name, "black")),
-                                name=name, legendgroup=name, showlegend=j == 1, row=1, col=j)
-    return fig.update_layout(title=title, barmode="group", template="plotly_white", height=420)
-
-def difference_figure(diffs: pd.DataFrame, title: str = "FiLM minus control, paired by training seed: mean and 95 % CI"):
-    "One panel per metric; x = regime, bars = comparisons with 95 % t-interval error bars; zero = no difference."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    keys = [k for k in METRIC_LABELS if k in set(diffs["metric"])]
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[METRIC_LABELS[k][0] for k in keys])
-    for j, k in enumerate(keys, 1):
-        scale = METRIC_LABELS[k][1]
-        for c, g in diffs[diffs.metric == k].groupby("comparison", sort=False):
-            fig.add_bar(x=g["regime"], y=g["mean"] * scale, name=c, legendgroup=c, showlegend=j == 1,
-                        error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["mean"]) * scale,
-                                     arrayminus=(g["mean"] - g["lo"]) * scale), row=1, col=j)
-        fig.add_hline(y=0, line_color="black", line_width=1, row=1, col=j)
-    return fig.update_layout(title=title, barmode="group", template="plotly_white", height=420)

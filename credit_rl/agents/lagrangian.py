@@ -22,15 +22,12 @@ from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule, tr
 from ..config import param
 from ..envs.constraints import ConstraintCosts, ConstraintLimits, ProjectedActions, cvar_excess_budget, hard_limit_violations
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv
-from ..metrics import annual_return, max_drawdown
+from ..metrics import max_drawdown
 from ..risk import historical_var
 
 # %% auto #0
-__all__ = ['DEFAULT_COST_LIMITS', 'CHAPTER_AGENTS', 'CHAPTER_ENV', 'CHAPTER_LIMITS', 'CHAPTER_BUDGETS', 'CHAPTER_PPO', 'Lagrange',
-           'CostRolloutBuffer', 'PPOLagrangian', 'TrainLagrangianParams', 'make_constrained_env', 'make_ppo_lagrangian',
-           'train_ppo_lagrangian', 'evaluate_constraints', 'ConstrainedChapterParams', 'chapter_config',
-           'evaluate_daily', 'seed_metrics', 'mean_ci', 'summarise_seeds', 'paired_vs_baseline', 'run_chapter_agent',
-           'run_chapter']
+__all__ = ['DEFAULT_COST_LIMITS', 'Lagrange', 'CostRolloutBuffer', 'PPOLagrangian', 'TrainLagrangianParams',
+           'make_constrained_env', 'make_ppo_lagrangian', 'train_ppo_lagrangian', 'evaluate_constraints']
 
 # %% ../../nbs/43_agents.lagrangian.ipynb #66ea33b8
 class Lagrange:
@@ -317,133 +314,3 @@ def evaluate_constraints(policy,  # callable obs -> action (on the ConstraintCos
                          var99=float(historical_var(r, 0.99)), hard_limit_breach_days=int(hard),
                          **{f"cost_{n}": float(c[n].sum()) for n in c}, **{f"breach_rate_{n}": float((c[n] > 0).mean()) for n in c}))
     return pd.DataFrame(rows)
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #6f6b7936
-CHAPTER_AGENTS = ("ppo", "lagrangian", "projected", "lagrangian_projected")
-CHAPTER_ENV = CreditSpreadConfig(market_model="synthetic", bond_rating="BB", maturity_years=3.0, spread_duration_years=2.8,
-                                 positions=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), capital_usd=2e6)
-CHAPTER_LIMITS = ConstraintLimits(var_loss_limit=0.004, max_drawdown=0.04, spread_duration_band_years=(-2.0, 4.0),
-                                  max_gross_leverage=2.0, max_abs_position=2.0)
-CHAPTER_BUDGETS = {"var": round(cvar_excess_budget(0.004, 0.0055, 0.95, 252), 6), "drawdown": 0.003}
-CHAPTER_PPO = PPOConfig(n_envs=8, n_steps=256, batch_size=512, n_epochs=5, gamma=0.999, learning_rate=1e-3)
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #164076b4
-@dataclass(frozen=True)
-class ConstrainedChapterParams:
-    "Parameters of the `constrained` chapter: agents, seeds, training budget, market, limits and budgets."
-    agents: list[str] = param(list(CHAPTER_AGENTS), "agents to train (must include 'ppo', the unconstrained baseline)", choices=CHAPTER_AGENTS)
-    seeds: list[int] = param([0, 1, 2], "training seeds: one run per agent and seed (>= 2 for a confidence interval)", ge=0, lt=1000)
-    total_timesteps: int = param(100_000, "environment steps per training run, the same for every agent", ge=256, le=1_000_000_000)
-    eval_episodes: int = param(100, "held-out one-year paths (the same market paths for every agent and seed)", ge=2, le=10_000)
-    ppo: PPOConfig = param(CHAPTER_PPO, "PPO settings (a mapping replaces the whole default)")
-    env: CreditSpreadConfig = param(CHAPTER_ENV, "bond and market (a mapping replaces the whole default: repeat every field that differs from CreditSpreadConfig's)")
-    limits: ConstraintLimits = param(CHAPTER_LIMITS, "risk-mandate limits (a mapping replaces the whole default)")
-    cost_limits: dict[str, float] = param(CHAPTER_BUDGETS, "episode budget per constrained cost (Lagrangian agents), cost units per year", ge=0)
-    lagrange_lr: float = param(0.2, "Adam step of the Lagrange multipliers per rollout", gt=0, le=10)
-    lagrange_init: float = param(0.0, "initial Lagrange multipliers", ge=0)
-    n_jobs: int = param(2, "training runs in parallel processes (results do not depend on it)", ge=1, le=64)
-    require_binding: bool = param(True, "fail the run unless unconstrained PPO breaches both risk budgets and a hard limit")
-    def __post_init__(self):
-        if "ppo" not in self.agents: raise ValueError(f"agents: got {self.agents!r}; must include 'ppo' (the unconstrained baseline)")
-        if len(set(self.agents)) != len(self.agents): raise ValueError(f"agents: got {self.agents!r}; allowed: each agent once")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds): raise ValueError(f"seeds: got {self.seeds!r}; allowed: one or more distinct seeds")
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #98992b8d
-def chapter_config(p: ConstrainedChapterParams, agent: str, seed: int) -> TrainLagrangianParams:
-    "Training config of one chapter run: budgets only for the Lagrangian agents, projection only for the projected ones."
-    if agent not in CHAPTER_AGENTS: raise ValueError(f"agent: got {agent!r}; allowed: {CHAPTER_AGENTS}")
-    return TrainLagrangianParams(seed=seed, total_timesteps=p.total_timesteps, eval_episodes=p.eval_episodes, ppo=p.ppo,
-                                 env=p.env, limits=p.limits, cost_limits=dict(p.cost_limits) if agent.startswith("lagrangian") else {},
-                                 lagrange_lr=p.lagrange_lr, lagrange_init=p.lagrange_init, project_actions=agent.endswith("projected"))
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #747e6bac
-def evaluate_daily(policy_batch,  # callable (n, obs_dim) observations -> n actions
-                   cfg: TrainLagrangianParams, seeds=None) -> pd.DataFrame:
-    "Daily rows of held-out episodes stepped in lockstep: eval_seed, day, return, position, drawdown, cost_<c>, hard_<limit>."
-    seeds = [int(s) for s in (seeds if seeds is not None else range(EVAL_SEED_BASE, EVAL_SEED_BASE + cfg.eval_episodes))]
-    envs = [make_constrained_env(cfg) for _ in seeds]
-    obs = np.stack([e.reset(seed=s)[0] for e, s in zip(envs, seeds)])
-    alive, rows, day = np.ones(len(envs), bool), [], 0
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        for i, a in zip(idx, np.asarray(policy_batch(obs[idx]))):
-            obs[i], r, term, trunc, info = envs[i].step(a)
-            alive[i] = not (term or trunc)
-            rows.append(dict(eval_seed=seeds[i], day=day, ret=r, position=info["position"], drawdown=info["drawdown"],
-                             **{f"cost_{n}": v for n, v in info["constraint_costs"].items()},
-                             **{f"hard_{k}": v for k, v in hard_limit_violations(info, cfg.limits).items()}))
-        day += 1
-    return pd.DataFrame(rows).rename(columns={"ret": "return"})
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #31f83736
-def seed_metrics(daily: pd.DataFrame,  # `evaluate_daily` rows of one trained policy
-                 limits: ConstraintLimits, budgets: dict,
-                 initial_position: float = 0.0,  # weight held before the first day (turnover counts the first trade)
-                ) -> dict:
-    "One policy's held-out metrics (see above): returns, VaR-99, drawdowns, violation rates, costs and turnover."
-    ep = daily.groupby("eval_seed", sort=True)
-    years = pd.DataFrame({"annual_return": ep["return"].apply(lambda r: annual_return(r.to_numpy())),
-                          "max_drawdown": ep["return"].apply(lambda r: -max_drawdown(r.to_numpy())),
-                          "turnover": ep["position"].apply(lambda w: float(np.abs(np.diff(w.to_numpy(), prepend=initial_position)).sum()))})
-    costs = ep[[c for c in daily if c.startswith("cost_")]].sum()
-    out = dict(annual_return=years["annual_return"].mean(), var99=historical_var(daily["return"].to_numpy(), 0.99),
-               max_drawdown=years["max_drawdown"].mean(), mean_abs_position=daily["position"].abs().mean(),
-               turnover=years["turnover"].mean(),
-               viol_var=float((daily["return"] < -limits.var_loss_limit).mean()) if limits.var_loss_limit else np.nan,
-               viol_drawdown=float((years["max_drawdown"] > limits.max_drawdown).mean()) if limits.max_drawdown else np.nan)
-    out |= {f"viol_{c[5:]}": float(daily[c].mean()) for c in daily if c.startswith("hard_")}
-    out |= {f"mean_{c}": float(costs[c].mean()) for c in costs}
-    out |= {f"over_budget_{n}": float((costs[f"cost_{n}"] > b).mean()) for n, b in budgets.items()}
-    return {k: float(v) for k, v in out.items()}
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #3438c76b
-def mean_ci(x, level: float = 0.95) -> tuple[float, float, float]:
-    "(mean, lo, hi): Student-t interval of the mean of `x` (NaNs dropped); lo = hi = NaN with fewer than 2 values."
-    from scipy import stats
-    x = np.asarray(x, float); x = x[np.isfinite(x)]
-    if len(x) == 0: return (np.nan, np.nan, np.nan)
-    m = float(x.mean())
-    if len(x) < 2: return (m, np.nan, np.nan)
-    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return (m, m - half, m + half)
-
-def summarise_seeds(per_seed: pd.DataFrame,  # one row per (agent, seed) with `seed_metrics` columns
-                    metrics: list) -> pd.DataFrame:
-    "Long table agent × metric: mean, lo, hi over seeds and the number of seeds."
-    rows = [dict(agent=a, metric=m, **dict(zip(("mean", "lo", "hi"), mean_ci(g[m]))), seeds=int(g[m].notna().sum()))
-            for a, g in per_seed.groupby("agent", sort=False) for m in metrics]
-    return pd.DataFrame(rows)
-
-def paired_vs_baseline(per_seed: pd.DataFrame, metrics: list, baseline: str = "ppo") -> pd.DataFrame:
-    "Agent − baseline per seed (paired: same seed, same held-out paths), mean and 95 % CI over seeds."
-    base = per_seed[per_seed["agent"] == baseline].set_index("seed")
-    rows = []
-    for a, g in per_seed[per_seed["agent"] != baseline].groupby("agent", sort=False):
-        g = g.set_index("seed"); common = g.index.intersection(base.index)
-        for m in metrics:
-            mu, lo, hi = mean_ci(g.loc[common, m] - base.loc[common, m])
-            rows.append(dict(agent=a, metric=m, mean=mu, lo=lo, hi=hi, seeds=len(common)))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/43_agents.lagrangian.ipynb #320f5f39
-def run_chapter_agent(p: ConstrainedChapterParams, agent: str, seed: int, model_dir=None, checkpoint_dir=None) -> dict:
-    "Train `agent` with `seed`, evaluate on the held-out paths: {agent, seed, daily, log, train_wall_s, train_cpu_s, multipliers}."
-    from pathlib import Path
-    import time
-    cfg = chapter_config(p, agent, seed)
-    t0, c0 = time.time(), time.process_time()
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{agent}_seed{seed}"
-    model = train_ppo_lagrangian(cfg, log_every=10 ** 12, checkpoint_dir=ckpt)
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    daily = evaluate_daily(lambda o: model.predict(o, deterministic=True)[0], cfg).assign(agent=agent, seed=seed)
-    if model_dir is not None:
-        Path(model_dir).mkdir(parents=True, exist_ok=True); model.save(Path(model_dir) / f"{agent}_seed{seed}.zip")
-    return dict(agent=agent, seed=seed, daily=daily, log=pd.DataFrame(model.constraint_log).assign(agent=agent, seed=seed),
-                train_wall_s=wall, train_cpu_s=cpu, multipliers=model.lagrange.multipliers if model.lagrange else {})
-
-def run_chapter(p: ConstrainedChapterParams, model_dir=None, checkpoint_dir=None) -> list[dict]:
-    "Every (agent, seed) run of the chapter, in `p.n_jobs` processes; results in (agent, seed) order."
-    jobs = [(a, s) for a in p.agents for s in p.seeds]
-    if p.n_jobs == 1: return [run_chapter_agent(p, a, s, model_dir, checkpoint_dir) for a, s in jobs]
-    from joblib import Parallel, delayed
-    return Parallel(n_jobs=p.n_jobs)(delayed(run_chapter_agent)(p, a, s, model_dir, checkpoint_dir) for a, s in jobs)

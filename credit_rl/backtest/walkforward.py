@@ -1,4 +1,4 @@
-"""PPO, DQN and PPO-Lagrangian trained on each fold's train window only, then backtested on its test window beside every rule at 1x, 2x and 3x costs, with block-bootstrap intervals.
+"""One bond's long daily history (synthetic or real), the env and the backtest market on it, a trained agent as a backtest policy, and vectorised block-bootstrap intervals: the parts of the walk-forward study (`credit_rl.studies.walk_forward`).
 
 Docs: https://credit-rl.github.io/credit-rl/backtest.walkforward.html.md"""
 
@@ -7,73 +7,25 @@ Docs: https://credit-rl.github.io/credit-rl/backtest.walkforward.html.md"""
 # %% ../../nbs/52_backtest.walkforward.ipynb #641357ce
 from __future__ import annotations
 
-import math, time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from ..config import param
 from ..costs import stress_from_vix
-from ..market.bond import TRADING_DAYS_PER_YEAR, check_bounds
+from ..market.bond import TRADING_DAYS_PER_YEAR
 from ..market.synthetic import CLASSES, simulate_market, universe_spreads
 from ..envs.spread import (WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv, bond_class, bond_consts, one_bond_universe,
                           trailing_vol_bp_day)
 from ..envs.constraints import ConstraintCosts, ConstraintLimits
-from .engine import (COST_MULTIPLIERS, BacktestConfig, BacktestMarket, market_from_frame, strongest_rule, walk_forward,
-                       walk_forward_splits)
-from ..agents.rules import CarryRule, default_rules
+from .engine import BacktestConfig, BacktestMarket, market_from_frame
 from ..risk import historical_cvar, historical_var
-from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo, train_agent
-from ..agents.dqn import DQNConfig, ScaleReward, TrainDQNParams, make_dqn
-from ..agents.lagrangian import DEFAULT_COST_LIMITS, TrainLagrangianParams, make_ppo_lagrangian
 
 # %% auto #0
-__all__ = ['AGENTS', 'HISTORY_COLS', 'CI_METRICS', 'HEADLINE', 'PERCENT_METRICS', 'WalkForwardParams', 'synthetic_history',
-           'real_history', 'history_frame', 'history_env_config', 'history_market', 'history_backtest_config',
-           'frame_of_market', 'AgentPolicy', 'train_fold_agent', 'bootstrap_indices', 'metric_matrix',
-           'metrics_with_ci', 'paired_difference', 'WalkForwardStudy', 'fit_carry', 'run_walk_forward',
-           'compare_to_strongest_rule', 'ci_cells', 'save_study', 'load_study']
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #3b78d5cc
-AGENTS = ("ppo", "dqn", "constrained")
-
-@dataclass(frozen=True)
-class WalkForwardParams:
-    "Parameters of the walk-forward chapter: history, folds, agents and their budgets, costs, bootstrap."
-    seed: int = param(0, "seed of the synthetic history, of every agent's training and of the bootstrap", ge=0, lt=1000)
-    source: str = param("synthetic", "'synthetic' = a seeded path of the calibrated market (env.synthetic); 'real' = "
-                        "IG OAS and VIX from the shared data folder", choices=("synthetic", "real"))
-    history_years: float = param(30.0, "source='synthetic': length of the history, years of 252 trading days", gt=1, le=200)
-    data_dir: str = param("", "source='real': the shared data folder ('' = credit_rl.config.shared_data_dir())")
-    real_spread_col: str = param("ig_oas_bp", "source='real': traded spread column of data.load_shared_market, bp")
-    train_days: int = param(2520, "rows of the first train window (expanding) or of every train window (rolling), days", ge=100)
-    test_days: int = param(504, "decision days per test window", ge=20)
-    embargo_days: int = param(21, "days skipped between the end of training and the first test decision", ge=0)
-    expanding: bool = param(True, "True = every train window starts at the first day; False = rolling windows")
-    max_folds: int = param(0, "keep only the last N folds (0 = all that fit)", ge=0)
-    agents: list[str] = param(list(AGENTS), f"agents trained on every fold, any of {AGENTS}")
-    ppo_timesteps: int = param(100_000, "PPO env steps per fold", ge=256)
-    dqn_timesteps: int = param(100_000, "DQN env steps per fold", ge=256)
-    constrained_timesteps: int = param(100_000, "PPO-Lagrangian env steps per fold", ge=256)
-    ppo: PPOConfig = param(PPOConfig(n_envs=4, n_steps=512, batch_size=256), "PPO settings (also the PPO-Lagrangian's)")
-    dqn: DQNConfig = param(DQNConfig(n_envs=4, buffer_size=100_000), "DQN settings and upgrade switches")
-    limits: ConstraintLimits = param(ConstraintLimits(), "risk-mandate limits of the constrained agent's per-step costs")
-    cost_limits: dict[str, float] = param(DEFAULT_COST_LIMITS, "episode budget per constrained cost (lagrangian.DEFAULT_COST_LIMITS)", ge=0)
-    lagrange_lr: float = param(0.2, "Adam step of the Lagrange multipliers", gt=0, le=10)
-    env: CreditSpreadConfig = param(CreditSpreadConfig(), "bond, book, costs and episode length (market_model is set to 'real' on the history)")
-    rule_short_weight: float = param(0.0, "short weight of the carry, momentum and value rules (0 = long-only; passive is always long)", ge=-5, le=0)
-    cost_multipliers: list[float] = param(list(COST_MULTIPLIERS), "cost stress multiples of every result", ge=0, le=20)
-    n_resamples: int = param(1000, "stationary bootstrap resamples (>= 1,000 for reported intervals)", ge=100, le=100_000)
-    block_days: float = param(20.0, "mean block length of the stationary bootstrap, trading days", ge=1, le=2520)
-    blotter_rows: int = param(20, "trades per agent in the blotter sample", ge=1, le=10_000)
-    def __post_init__(self):
-        check_bounds(self)
-        need = WARMUP_DAYS + self.env.episode_days + 1
-        if self.train_days < need:
-            raise ValueError(f"train_days: got {self.train_days}; allowed: >= warm-up + env.episode_days + 1 = {need} (one training episode)")
-        if any(a not in AGENTS for a in self.agents) or len(set(self.agents)) != len(self.agents): raise ValueError(f"agents: got {self.agents}; allowed: each of {AGENTS} at most once")
+__all__ = ['HISTORY_COLS', 'CI_METRICS', 'synthetic_history', 'real_history', 'history_env_config', 'history_market',
+           'history_backtest_config', 'frame_of_market', 'AgentPolicy', 'bootstrap_indices', 'metric_matrix',
+           'metrics_with_ci', 'paired_difference']
 
 # %% ../../nbs/52_backtest.walkforward.ipynb #ab3e63ec
 HISTORY_COLS = ("spread_bp", "index_oas_bp", "vix", "volume_usd", "spread_vol_bp_day")
@@ -113,11 +65,6 @@ def real_history(env: CreditSpreadConfig,  # bond_volume_usd for the volume fall
     return pd.DataFrame({"spread_bp": s, "index_oas_bp": g[index_col].astype(float).to_numpy(), "vix": g["vix"].astype(float).to_numpy(),
                          "volume_usd": env.bond_volume_usd / (1.0 + np.asarray(stress_from_vix(g["vix"].to_numpy(float)), float)),
                          "spread_vol_bp_day": trailing_vol_bp_day(s)}, index=g.index)
-
-def history_frame(p: WalkForwardParams) -> pd.DataFrame:
-    "The history of params `p`: synthetic (seeded) or real."
-    if p.source == "synthetic": return synthetic_history(p.env, p.history_years, p.seed)
-    return real_history(p.env, p.data_dir or None, p.real_spread_col)
 
 # %% ../../nbs/52_backtest.walkforward.ipynb #38897dc9
 def history_env_config(env: CreditSpreadConfig) -> CreditSpreadConfig:
@@ -176,42 +123,6 @@ class AgentPolicy:
         out[T] = w
         return out
 
-# %% ../../nbs/52_backtest.walkforward.ipynb #0d6902a0
-def _vec_env(make, n_envs: int, seed: int):
-    from stable_baselines3.common.env_util import make_vec_env
-    return make_vec_env(make, n_envs=n_envs, seed=seed * 1000)
-
-def _constraint_progress(m) -> str:
-    "Episode constraint costs and multipliers for the progress lines."
-    costs = " ".join(f"{n} {np.mean([ep[n] for ep in m.ep_cost_buffer]):.4g}" for n in (m.ep_cost_buffer[0] if m.ep_cost_buffer else ()))
-    lam = " ".join(f"λ_{k} {v:.3f}" for k, v in (m.lagrange.multipliers.items() if m.lagrange else []))
-    return f"ep costs: {costs or 'n/a'}  {lam}"
-
-def train_fold_agent(kind: str,  # one of AGENTS
-                     train_market: BacktestMarket,  # the train window's rows (history_market rows)
-                     p: WalkForwardParams,
-                     checkpoint_dir=None,  # this agent's checkpoint folder (None = no checkpoints)
-                     log_every: int | None = None,  # steps between progress lines (default ~4 per run)
-                    ) -> AgentPolicy:
-    "Train agent `kind` on env episodes sliced from `train_market` only; the trained model as an AgentPolicy."
-    env_cfg, frame = history_env_config(p.env), frame_of_market(train_market)
-    make_env = lambda: CreditSpreadEnv(env_cfg, frame)
-    if kind == "ppo":
-        cfg = TrainPPOParams(seed=p.seed, total_timesteps=p.ppo_timesteps, eval_episodes=2, ppo=p.ppo, env=env_cfg)
-        factory, extra, limits = lambda: make_ppo(cfg, env=_vec_env(make_env, p.ppo.n_envs, p.seed)), None, None
-    elif kind == "dqn":
-        cfg = TrainDQNParams(seed=p.seed, total_timesteps=p.dqn_timesteps, eval_episodes=2, dqn=p.dqn, env=env_cfg)
-        factory = lambda: make_dqn(cfg, env=ScaleReward(_vec_env(make_env, p.dqn.n_envs, p.seed), p.dqn.reward_scale))  # envs are Monitor-ed: episode stats in decimal returns
-        extra, limits = None, None
-    elif kind == "constrained":
-        cfg = TrainLagrangianParams(seed=p.seed, total_timesteps=p.constrained_timesteps, eval_episodes=2, ppo=p.ppo, env=env_cfg,
-                                    limits=p.limits, cost_limits=p.cost_limits, lagrange_lr=p.lagrange_lr)
-        limits, extra = p.limits, _constraint_progress
-        factory = lambda: make_ppo_lagrangian(cfg, env=_vec_env(lambda: ConstraintCosts(make_env(), p.limits), cfg.ppo.n_envs, p.seed))
-    else: raise ValueError(f"agent: got {kind!r}; allowed: one of {AGENTS}")
-    model = train_agent(factory, cfg, log_every or max(cfg.total_timesteps // 4, 1), checkpoint_dir, extra=extra)
-    return AgentPolicy(model, env_cfg, kind, limits)
-
 # %% ../../nbs/52_backtest.walkforward.ipynb #9ea4d359
 CI_METRICS = ("sharpe", "annual_return", "max_drawdown", "turnover", "sortino", "calmar", "var_95", "cvar_95", "var_99", "cvar_99")
 
@@ -267,170 +178,3 @@ def paired_difference(ra: np.ndarray, rb: np.ndarray, idx: np.ndarray, level: fl
     lo, hi = out["return_diff_lo"], out["return_diff_hi"]
     out["verdict"] = "agent better" if lo > 0 else "agent worse" if hi < 0 else "no significant difference"
     return {k: (float(v) if k != "verdict" else v) for k, v in out.items()}
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #249a55a7
-@dataclass
-class WalkForwardStudy:
-    "Results of `run_walk_forward` (see the list above); `info` holds the history, bootstrap and timing facts."
-    folds: pd.DataFrame
-    fold_table: pd.DataFrame
-    overall_table: pd.DataFrame
-    comparison: pd.DataFrame
-    returns: pd.DataFrame
-    blotter: pd.DataFrame
-    info: dict = field(default_factory=dict)
-
-class _AgentFit:
-    "fit(train_market) -> AgentPolicy of one agent kind; counts the folds and times the training."
-    def __init__(self, kind: str, p: WalkForwardParams, checkpoint_dir, log):
-        self.kind, self.p, self.checkpoint_dir, self.log, self.calls, self.seconds = kind, p, checkpoint_dir, log, 0, []
-    def __call__(self, train_market: BacktestMarket) -> AgentPolicy:
-        fold, self.calls = self.calls, self.calls + 1
-        ck = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / f"fold_{fold}" / self.kind
-        self.log(f"fold {fold}: training {self.kind} on {train_market.dates[0].date()} .. {train_market.dates[-1].date()} "
-                 f"({train_market.n_days + 1} days)")
-        t0 = time.time(); pol = train_fold_agent(self.kind, train_market, self.p, ck)
-        self.seconds.append(round(time.time() - t0, 2))
-        return pol
-
-def fit_carry(train_market: BacktestMarket, short_weight: float = 0.0) -> CarryRule:
-    "Carry rule whose threshold is the train window's median net carry (spread − financing, bp/yr): long when carry is rich."
-    net = np.median(train_market.spread_bp[:, 0]) - float(train_market.financing_spread_bp_per_yr[0])
-    return CarryRule(threshold_bp_per_yr=float(net), short_weight=short_weight)
-
-def _policy_fits(p: WalkForwardParams, checkpoint_dir, log) -> dict:
-    "{name: fit(train_market) -> policy}: the rules (carry fitted on the train rows, the others fixed) and the agents."
-    fits = {name: (lambda rule: lambda train_market: rule)(rule) for name, rule in default_rules(p.rule_short_weight).items()}
-    fits["carry"] = lambda train_market: fit_carry(train_market, p.rule_short_weight)
-    return fits | {kind: _AgentFit(kind, p, checkpoint_dir, log) for kind in p.agents}
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #d6d9d917
-def _tidy_returns(name: str, kind: str, wf, folds) -> pd.DataFrame:
-    "Daily out-of-sample rows of one policy: fold, date, cost multiple, return, position, cost, |Δw|."
-    rows = []
-    for f, by_k in zip(folds, wf.results):
-        for k, r in by_k.items():
-            w = r.positions.iloc[1:, 0].to_numpy()
-            rows.append(pd.DataFrame({"policy": name, "kind": kind, "fold": f.fold, "date": r.daily.index, "cost_multiplier": k,
-                                      "return": r.returns.to_numpy(), "position": w, "cost": r.daily["cost"].to_numpy(),
-                                      "abs_dw": np.abs(np.diff(w, prepend=0.0))}))
-    return pd.concat(rows, ignore_index=True)
-
-def _ci_table(returns: pd.DataFrame, by: list, p: WalkForwardParams, seed_of) -> pd.DataFrame:
-    "Metrics with intervals per group of `returns` (rows in date order); the same indices for every policy of a sample."
-    rows, cache = [], {}
-    for key, g in returns.groupby(by, sort=False):
-        g = g.sort_values("date", kind="stable")
-        key = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        n, s = len(g), seed_of(key)
-        if (n, s) not in cache: cache[(n, s)] = bootstrap_indices(n, p.n_resamples, p.block_days, s)
-        rows.append(key | metrics_with_ci(g["return"].to_numpy(), g["abs_dw"].to_numpy(), cache[(n, s)])
-                    | dict(cost_per_yr=float(g["cost"].mean() * TRADING_DAYS_PER_YEAR),
-                           avg_abs_position=float(g["position"].abs().mean()), days_in_market=float((g["position"] != 0).mean()), n_days=n))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #5e2a67ae
-def run_walk_forward(p: WalkForwardParams,
-                     checkpoint_dir=None,  # per-fold, per-agent checkpoints under this folder (None = none)
-                     log=print,  # progress lines
-                     history: pd.DataFrame | None = None,  # a ready history frame (default: history_frame(p))
-                    ) -> WalkForwardStudy:
-    "Walk-forward study of params `p`: agents trained per fold on the train rows only, every policy backtested on the test rows."
-    t_start = time.time()
-    frame = history_frame(p) if history is None else history
-    env_cfg = history_env_config(p.env)
-    market, config = history_market(frame, env_cfg), history_backtest_config(env_cfg)
-    folds = walk_forward_splits(market.n_days, p.train_days, p.test_days, p.embargo_days, p.expanding)
-    if p.max_folds: folds = folds[-p.max_folds:]
-    log(f"history: {p.source}, {market.n_days + 1} days {market.dates[0].date()} .. {market.dates[-1].date()}; "
-        f"{len(folds)} folds of {p.test_days} test days; agents {list(p.agents)}")
-    ks = [float(k) for k in p.cost_multipliers]
-    rules = list(default_rules(p.rule_short_weight))
-    fits, parts, blotters = _policy_fits(p, checkpoint_dir, log), [], []
-    for name, fit in fits.items():
-        kind = "rule" if name in rules else "agent"
-        wf = walk_forward(fit, market, folds, config, ks)
-        parts.append(_tidy_returns(name, kind, wf, folds))
-        if kind == "agent":
-            for f, by_k in zip(folds, wf.results):
-                blotters.append(by_k[ks[0]].blotter.head(p.blotter_rows).assign(policy=name, fold=f.fold))
-    returns = pd.concat(parts, ignore_index=True)
-    d = market.dates
-    fold_info = pd.DataFrame([dict(fold=f.fold, train_from=d[f.train_start], train_to=d[f.train_end - 1], embargo_days=p.embargo_days,
-                                   test_from=d[f.test_start], test_to=d[f.test_end], train_days=f.train_end - f.train_start,
-                                   test_days=f.test_end - f.test_start) for f in folds])
-    fold_table = _ci_table(returns, ["fold", "policy", "kind", "cost_multiplier"], p, lambda key: p.seed * 1000 + key["fold"])
-    overall = _ci_table(returns, ["policy", "kind", "cost_multiplier"], p, lambda key: p.seed * 1000 + 999)
-    comparison = compare_to_strongest_rule(returns, overall, p)
-    info = dict(source=p.source, history_from=str(d[0].date()), history_to=str(d[-1].date()), history_days=int(market.n_days + 1),
-                n_folds=len(folds), n_resamples=p.n_resamples, block_days=p.block_days, ci_level=0.95,
-                bootstrap="stationary (Politis-Romano), arch indices, percentile intervals",
-                train_seconds={k: fits[k].seconds for k in p.agents}, seconds=round(time.time() - t_start, 2),
-                market_fallbacks=list(market.fallbacks))
-    return WalkForwardStudy(fold_info, fold_table, overall, comparison, returns,
-                            pd.concat(blotters, ignore_index=True) if blotters else pd.DataFrame(), info)
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #3fb4c974
-def compare_to_strongest_rule(returns: pd.DataFrame, overall: pd.DataFrame, p: WalkForwardParams) -> pd.DataFrame:
-    "At each cost multiple: the strongest rule by overall Sharpe and each agent's paired bootstrap difference to it."
-    rows = []
-    rules = overall.loc[overall.kind == "rule", "policy"].unique()
-    for k in sorted(overall.cost_multiplier.unique()):
-        best = strongest_rule(overall, "sharpe", k, rules=rules)
-        at = returns[returns.cost_multiplier == k]
-        rb = at[at.policy == best].sort_values("date")["return"].to_numpy()
-        idx = bootstrap_indices(len(rb), p.n_resamples, p.block_days, p.seed * 1000 + 998)
-        for agent in overall.loc[overall.kind == "agent", "policy"].unique():
-            ra = at[at.policy == agent].sort_values("date")["return"].to_numpy()
-            rows.append(dict(cost_multiplier=k, strongest_rule=best, agent=agent, **paired_difference(ra, rb, idx)))
-    return pd.DataFrame(rows, columns=["cost_multiplier", "strongest_rule", "agent", "return_diff", "return_diff_lo", "return_diff_hi",
-                                       "sharpe_diff", "sharpe_diff_lo", "sharpe_diff_hi", "verdict"])
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #a094cefa
-HEADLINE = ("sharpe", "annual_return", "max_drawdown", "turnover")
-PERCENT_METRICS = ("annual_return", "max_drawdown", "cost_per_yr", "var_95", "cvar_95", "var_99", "cvar_99")
-
-def ci_cells(table: pd.DataFrame,  # fold_table / overall_table rows
-             metrics=HEADLINE,  # metrics shown, each with its _lo/_hi columns
-             index=("policy",),  # columns kept in front
-            ) -> pd.DataFrame:
-    "Metrics as text cells 'estimate [lo, hi]' (annual return and drawdown in %, turnover in x capital per year)."
-    out = table[list(index)].copy()
-    for k in metrics:
-        f = 100.0 if k in PERCENT_METRICS else 1.0
-        fmt = lambda v, f=f: f"{v * f:.2f}"
-        label = {"annual_return": "annual return %", "max_drawdown": "max drawdown %", "turnover": "turnover x/yr",
-                 "var_95": "VaR 95 % (1 day) %", "cvar_95": "CVaR 95 % (1 day) %", "var_99": "VaR 99 % (1 day) %",
-                 "cvar_99": "CVaR 99 % (1 day) %", "cost_per_yr": "cost %/yr"}.get(k, k)
-        if f"{k}_lo" in table:
-            out[label] = [f"{fmt(e)} [{fmt(lo)}, {fmt(hi)}]" for e, lo, hi in zip(table[k], table[f"{k}_lo"], table[f"{k}_hi"])]
-        else: out[label] = [fmt(e) for e in table[k]]
-    return out
-
-# %% ../../nbs/52_backtest.walkforward.ipynb #fd8ad375
-def _jsonable(df: pd.DataFrame) -> list:
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in df.to_dict("records")]
-
-def save_study(study: WalkForwardStudy, run_dir) -> Path:
-    "Write the study's tables and metrics.json into `run_dir`; returns the folder."
-    import json
-    out = Path(run_dir); out.mkdir(parents=True, exist_ok=True)
-    for name in ("folds", "fold_table", "overall_table", "comparison", "returns"):
-        getattr(study, name).to_parquet(out / f"{name}.parquet", index=False)
-    study.blotter.to_csv(out / "blotter_sample.csv", index=False)
-    ts = study.returns[study.returns.cost_multiplier == 1.0].copy()
-    ts["step"] = ts.groupby(["policy", "fold"]).cumcount()
-    ts.rename(columns={"fold": "eval_seed"})[["policy", "eval_seed", "step", "date", "return", "position", "cost"]].to_parquet(
-        out / "timeseries.parquet", index=False)
-    (out / "metrics.json").write_text(json.dumps(dict(info=study.info, overall=_jsonable(study.overall_table),
-                                                      comparison=_jsonable(study.comparison)), indent=2, default=str))
-    return out
-
-def load_study(run_dir) -> WalkForwardStudy:
-    "A study saved by `save_study`."
-    import json
-    d = Path(run_dir)
-    t = {n: pd.read_parquet(d / f"{n}.parquet") for n in ("folds", "fold_table", "overall_table", "comparison", "returns")}
-    blotter = pd.read_csv(d / "blotter_sample.csv") if (d / "blotter_sample.csv").stat().st_size > 1 else pd.DataFrame()
-    return WalkForwardStudy(t["folds"], t["fold_table"], t["overall_table"], t["comparison"], t["returns"], blotter,
-                            json.loads((d / "metrics.json").read_text())["info"])
