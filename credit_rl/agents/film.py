@@ -22,8 +22,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from ..config import param
 from ..metrics import annual_return, max_drawdown, sharpe_ratio
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
-from .ppo import (EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo,
-                              train_agent)
+from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo
+from .training import train_agent
 
 # %% auto #0
 __all__ = ['VARIANTS', 'FILM_INITS', 'SYNTHETIC_ENV', 'REGIME_LABELS', 'REGIME_METRICS', 'METRIC_LABELS', 'FiLMDense',

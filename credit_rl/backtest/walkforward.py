@@ -25,7 +25,8 @@ from .engine import (COST_MULTIPLIERS, BacktestConfig, BacktestMarket, market_fr
                        walk_forward_splits)
 from ..agents.rules import CarryRule, default_rules
 from ..risk import historical_cvar, historical_var
-from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo, train_agent
+from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo
+from ..agents.training import train_agent
 from ..agents.dqn import DQNConfig, ScaleReward, TrainDQNParams, make_dqn
 from ..agents.lagrangian import DEFAULT_COST_LIMITS, TrainLagrangianParams, make_ppo_lagrangian
 

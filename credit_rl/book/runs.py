@@ -23,7 +23,7 @@ __all__ = ['SCHEMAS', 'PROFILES', 'SPEC_KEYS', 'BOOK_PAGES', 'schema_for', 'RunS
 # %% ../../nbs/71_book.runs.ipynb #52e76ad5
 SCHEMAS = {  # template -> its params dataclass ("module:Class", imported only when a params file names the template)
     "market": "credit_rl.studies.market:MarketChapterParams", "regimes_crisis": "credit_rl.studies.regimes_crisis:RegimeCrisisParams",
-    "train_ppo": "credit_rl.agents.ppo:TrainPPOParams", "walk_forward": "credit_rl.backtest.walkforward:WalkForwardParams",
+    "train_ppo": "credit_rl.studies.ppo_ig:TrainPPOParams", "walk_forward": "credit_rl.backtest.walkforward:WalkForwardParams",
     "agents_dp": "credit_rl.studies.agents_dp:AgentsDPParams", "regime_ppo": "credit_rl.agents.film:RegimePPOParams",
     "constrained": "credit_rl.agents.lagrangian:ConstrainedChapterParams", "execution": "credit_rl.studies.execution:ExecutionChapterParams"}
 PROFILES = ("smoke", "default", "full")
