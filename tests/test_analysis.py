@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.backtest.analysis import (RegimeCrisisParams, bucket_table, filtered_probs, fit_regime_hmm, label_returns,
+from credit_rl.backtest.analysis import (bucket_table, filtered_probs, fit_regime_hmm, label_returns,
                                 regime_labels, window_table)
 from credit_rl.config import shared_data_dir
+from credit_rl.studies.regimes_crisis import RegimeCrisisParams
 from credit_rl.market.regimes import hmm_observations, walk_forward_hmm
 from credit_rl.market.synthetic import market_frame
 

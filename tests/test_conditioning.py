@@ -7,7 +7,8 @@ import torch
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from credit_rl.agents.ppo import EntropyDecayPPO, train_agent, train_with_checkpoints
+from credit_rl.agents.ppo import EntropyDecayPPO
+from credit_rl.agents.training import train_agent, train_with_checkpoints
 from credit_rl.agents.film import make_regime_ppo, VARIANTS
 from credit_rl.studies.regime_ppo import RegimePPOParams, train_params
 

@@ -282,7 +282,7 @@ def test_one_million_transition_buffer_allocates_and_samples():
 # ---------------------------------------------------------------- exact resume (agents' checkpoints)
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys):
     from stable_baselines3.common.callbacks import BaseCallback
-    from credit_rl.agents.ppo import train_with_checkpoints
+    from credit_rl.agents.training import train_with_checkpoints
     cfg = from_dict(TrainDQNParams, {"total_timesteps": 2400, "env": {"episode_days": 60},
                                      "dqn": {"n_envs": 4, "learning_starts": 200, "buffer_size": 10_000}})
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from credit_rl.agents.ppo import TrainPPOParams, latest_checkpoint, linear_schedule, train_ppo
+from credit_rl.agents.ppo import TrainPPOParams, linear_schedule
+from credit_rl.agents.training import latest_checkpoint
+from credit_rl.studies.ppo_ig import train_ppo
 from credit_rl.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +23,8 @@ ROLLOUT = 2 * 64
 
 TRAIN_SCRIPT = """
 import sys, torch
-from credit_rl.agents.ppo import TrainPPOParams, train_ppo
+from credit_rl.agents.ppo import TrainPPOParams
+from credit_rl.studies.ppo_ig import train_ppo
 from credit_rl.config import from_dict
 cfg = from_dict(TrainPPOParams, {cfg!r})
 model = train_ppo(cfg, log_every=10**9, checkpoint_dir=sys.argv[1], checkpoint_every={every})
@@ -122,7 +125,8 @@ def test_tensorboard_logs_the_entropy_schedule(tmp_path):
 
 
 def test_progress_bar_and_argument_errors(tmp_path):
-    from credit_rl.agents.ppo import TqdmProgress, make_ppo, train_with_checkpoints
+    from credit_rl.agents.ppo import make_ppo
+    from credit_rl.agents.training import TqdmProgress, train_with_checkpoints
     bar = TqdmProgress(TINY.total_timesteps)
     model = train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path, ROLLOUT * 4, callback=bar)
     assert bar.bar.n == model.num_timesteps == TINY.total_timesteps
@@ -130,14 +134,15 @@ def test_progress_bar_and_argument_errors(tmp_path):
         train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path / "other", None)
     with pytest.raises(ValueError, match="holds a"):   # a PPO checkpoint cannot be loaded into another algorithm
         from stable_baselines3 import PPO
-        from credit_rl.agents.ppo import load_checkpoint, make_train_env
+        from credit_rl.agents.ppo import make_train_env
+        from credit_rl.agents.training import load_checkpoint
         load_checkpoint(PPO("MlpPolicy", make_train_env(TINY), device="cpu"), latest_checkpoint(tmp_path))
 
 
 def test_the_same_utilities_resume_upgraded_dqn_exactly(tmp_path):
     "train_with_checkpoints is generic: UpgradedDQN (replay buffer, sum-tree, epsilon, target net) resumes bit for bit."
     dqn = pytest.importorskip("credit_rl.agents.dqn")
-    from credit_rl.agents.ppo import list_checkpoints, train_with_checkpoints
+    from credit_rl.agents.training import list_checkpoints, train_with_checkpoints
     cfg = dqn.TrainDQNParams(seed=1, total_timesteps=2048,
                              dqn=dqn.DQNConfig(n_envs=4, buffer_size=5000, learning_starts=256, net_arch=[32, 32]))
     reference = train_with_checkpoints(lambda: dqn.make_dqn(cfg), cfg.total_timesteps)

@@ -33,8 +33,7 @@ __all__ = ['GRID_DQN_DEFAULTS', 'DPSolution', 'expected_reward', 'backward_induc
            'enumerate_policy_values', 'episode_return', 'score', 'episode_seeds', 'evaluate_scores', 'train_ppo_grid',
            'grid_observations', 'greedy_table', 'no_trade_return', 'baseline_scores', 'CPUClock', 'BudgetProgress',
            'BudgetCallback', 'GridPPOConfig', 'BudgetPPO', 'BudgetDQN', 'make_grid_ppo', 'make_grid_dqn',
-           'make_sb3_default_ppo', 'train_on_budget', 'time_to_score', 'AgentsDPParams', 'run_agents_dp',
-           'summarise_scores']
+           'make_sb3_default_ppo', 'train_on_budget', 'time_to_score']
 
 # %% ../../nbs/44_agents.dp.ipynb #d463a946
 class DPSolution(NamedTuple):
@@ -387,58 +386,3 @@ def time_to_score(curve: pd.DataFrame, target: float) -> float:
 GRID_DQN_DEFAULTS = DQNConfig(n_envs=16, learning_rate=1e-3, buffer_size=1_000_000, learning_starts=1_000, batch_size=256,
                               gamma=1.0, train_freq=1, gradient_steps=1, target_update_interval=10_000,
                               exploration_fraction=0.3, exploration_final_eps=0.02, reward_scale=100.0)
-
-@dataclass(frozen=True)
-class AgentsDPParams:
-    "Parameters of the `agents_dp` chapter: PPO and DQN on the grid problem against its DP optimum."
-    seeds: list[int] = param([1, 2, 3, 4, 5], "training seeds (>= 5 for the quality bar; each trains every agent once)", ge=0, lt=1000)
-    agents: list[str] = param(["ppo", "dqn"], "agents to train", choices=("ppo", "dqn"))
-    budget_cpu_s: float = param(60.0, "training budget per agent and seed, CPU seconds of one thread (evaluation excluded)", gt=0, le=36_000)
-    eval_every_cpu_s: float = param(5.0, "learning-curve resolution: exact score every this many training CPU s", gt=0, le=3_600)
-    target_score: float = param(0.95, "score whose first-reach time is reported", gt=0, le=1)
-    sb3_default_seeds: list[int] = param([], "seeds of SB3's default PPO set-up (DummyVecEnv, PPO defaults) for the time-to-target comparison", ge=0, lt=1000)
-    sb3_default_budget_cpu_s: float = param(180.0, "CPU budget of SB3's default set-up, s", gt=0, le=36_000)
-    grid: GridSpreadConfig = param(GridSpreadConfig(), "the discretisable spread problem")
-    ppo: GridPPOConfig = param(GridPPOConfig(), "PPO on the batched env")
-    dqn: DQNConfig = param(GRID_DQN_DEFAULTS, "DQN on the batched env (credit_rl.agents.dqn.DQNConfig)")
-    def __post_init__(self): validate(self)
-
-# %% ../../nbs/44_agents.dp.ipynb #9f78fb81
-def _train_job(params: AgentsDPParams, mdp: GridMDP, agent: str, seed: int, budget: float) -> tuple[dict, pd.DataFrame, np.ndarray]:
-    "One agent, one seed: its per-seed row, learning curve and greedy table."
-    makers = {"ppo": lambda s: make_grid_ppo(params.ppo, params.grid, s), "dqn": lambda s: make_grid_dqn(params.dqn, params.grid, s),
-              "sb3_default_ppo": lambda s: make_sb3_default_ppo(params.grid, s, reward_scale=params.ppo.reward_scale)}
-    r = train_on_budget(makers[agent](seed), mdp, budget, params.eval_every_cpu_s)
-    row = dict(agent=agent, seed=seed, score=r["score"], cpu_s=r["cpu_s"], wall_s=r["wall_s"], env_steps=r["env_steps"],
-               steps_per_cpu_s=r["steps_per_cpu_s"], cpu_s_to_target=time_to_score(r["curve"], params.target_score),
-               load_avg_1min=r["load_avg_1min"])
-    return row, r["curve"].assign(agent=agent, seed=seed), r["table"]
-
-def run_agents_dp(params: AgentsDPParams, log: Callable = print, checkpoint_dir=None) -> dict:
-    "Train each agent for each seed on its CPU budget: per-seed table, learning curves, greedy tables (resumable per job)."
-    import pickle
-    from pathlib import Path
-    mdp = grid_mdp(params.grid)
-    jobs = [(a, s, params.budget_cpu_s) for a in params.agents for s in params.seeds]
-    jobs += [("sb3_default_ppo", s, params.sb3_default_budget_cpu_s) for s in params.sb3_default_seeds]
-    rows, curves, tables = [], [], {}
-    for agent, seed, budget in jobs:
-        done = Path(checkpoint_dir) / f"{agent}_seed{seed}_{budget:g}s.pkl" if checkpoint_dir else None
-        if done is not None and done.exists(): row, curve, table = pickle.loads(done.read_bytes())   # finished before a kill
-        else:
-            row, curve, table = _train_job(params, mdp, agent, seed, budget)
-            if done is not None: done.parent.mkdir(parents=True, exist_ok=True); done.write_bytes(pickle.dumps((row, curve, table)))
-        rows.append(row); curves.append(curve); tables[(agent, seed)] = table
-        log(f"{agent} seed {seed}: score {row['score']:.4f} after {row['cpu_s']:.1f} CPU s ({row['wall_s']:.0f} s wall, "
-            f"{row['env_steps']:,} steps, load {row['load_avg_1min']:.1f}); {params.target_score} at {row['cpu_s_to_target']:.1f} CPU s")
-    return dict(per_seed=pd.DataFrame(rows), curves=pd.concat(curves, ignore_index=True), tables=tables, mdp=mdp)
-
-def summarise_scores(per_seed: pd.DataFrame) -> pd.DataFrame:
-    "Per agent: seeds, mean score with its 95 % t-interval over training seeds, mean CPU s to target, throughput."
-    out = []
-    for agent, g in per_seed.groupby("agent", sort=False):
-        mu, lo, hi = _t_interval(g["score"].to_numpy())
-        out.append(dict(agent=agent, n_seeds=len(g), score_mean=mu, ci95_lo=lo, ci95_hi=hi, score_min=g["score"].min(),
-                        cpu_s_to_target_mean=g["cpu_s_to_target"].mean(), n_reached_target=int(g["cpu_s_to_target"].notna().sum()),
-                        steps_per_cpu_s=g["steps_per_cpu_s"].mean(), cpu_s=g["cpu_s"].mean(), wall_s=g["wall_s"].mean()))
-    return pd.DataFrame(out)

@@ -378,6 +378,6 @@ def train_dqn(cfg: TrainDQNParams,
               progress_bar: bool = False,  # tqdm bar as well as the progress lines
               ) -> UpgradedDQN:
     "Train UpgradedDQN on the batched CreditSpreadEnv with `cfg`; deterministic for a seed on CPU, resumable exactly."
-    from credit_rl.agents.ppo import train_agent
+    from credit_rl.agents.training import train_agent
     return train_agent(lambda: make_dqn(cfg, tensorboard_log=tensorboard_log), cfg, log_every, checkpoint_dir,
                        checkpoint_every, progress_bar)

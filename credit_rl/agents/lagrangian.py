@@ -18,7 +18,8 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 
-from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule, train_agent
+from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule
+from .training import train_agent
 from ..config import param
 from ..envs.constraints import ConstraintCosts, ConstraintLimits, ProjectedActions, cvar_excess_budget, hard_limit_violations
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv

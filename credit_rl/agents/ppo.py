@@ -1,4 +1,4 @@
-"""PPO (stable-baselines3) with entropy decay on `CreditSpreadEnv`, resumable training, the passive benchmark and held-out evaluation.
+"""SB3's PPO with a linearly decaying entropy bonus on `CreditSpreadEnv`: its settings, schedules, seeded training environment and the policy callables shared by every agent.
 
 Docs: https://credit-rl.github.io/credit-rl/agents.ppo.html.md"""
 
@@ -6,29 +6,18 @@ Docs: https://credit-rl.github.io/credit-rl/agents.ppo.html.md"""
 
 # %% ../../nbs/40_agents.ppo.ipynb #607b4524
 from __future__ import annotations
-import inspect, os, pickle, random, re, time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-import cloudpickle
-import numpy as np
-import pandas as pd
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from ..config import param
-from ..metrics import summary
-from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, rollout, passive_long_policy
+from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, passive_long_policy
 
 # %% auto #0
-__all__ = ['EVAL_SEED_BASE', 'CHECKPOINT_PATTERN', 'PPOConfig', 'TrainPPOParams', 'linear_schedule', 'EntropyDecayPPO',
-           'make_train_env', 'make_ppo', 'save_checkpoint', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint',
-           'ResumableCheckpoints', 'train_with_checkpoints', 'TqdmProgress', 'train_ppo', 'train_agent', 'sb3_policy',
-           'passive_policy', 'evaluate_policies', 'metrics_by_policy', 'paired_difference']
+__all__ = ['EVAL_SEED_BASE', 'PPOConfig', 'TrainPPOParams', 'linear_schedule', 'EntropyDecayPPO', 'make_train_env', 'make_ppo',
+           'sb3_policy', 'passive_policy']
 
 # %% ../../nbs/40_agents.ppo.ipynb #194f8951
 EVAL_SEED_BASE = 1_000_000  # held-out evaluation seeds start here; training seeds stay below it
@@ -106,173 +95,6 @@ def make_ppo(cfg: TrainPPOParams, env=None, tensorboard_log: str | None = None, 
     model.env.seed(cfg.seed * 1000)                       # env i: seed·1000 + i (SB3 just set seed + i)
     return model
 
-# %% ../../nbs/40_agents.ppo.ipynb #47927d53
-CHECKPOINT_PATTERN = re.compile(r"checkpoint_(\d+)\.pkl$")
-_NOT_RESTORED = {"tensorboard_log", "verbose", "start_time"}   # belong to the process, not to the training state
-
-def _attributes_to_checkpoint(model: BaseAlgorithm) -> dict:
-    "Attributes SB3's `save` would pickle (not the networks, optimizers, env and buffers, stored on their own)."
-    state_dicts, torch_vars = model._get_torch_save_params()
-    skip = set(model._excluded_save_params()) | {n.split(".")[0] for n in state_dicts + torch_vars} | _NOT_RESTORED
-    return {k: v for k, v in vars(model).items() if k not in skip}
-
-# %% ../../nbs/40_agents.ppo.ipynb #4aa4dfab
-def _rebuild_vec_env_wrapper(cls, state: dict):
-    obj = cls.__new__(cls); vars(obj).update(state)
-    obj.class_attributes = dict(inspect.getmembers(cls))       # as VecEnvWrapper.__init__ sets it
-    return obj
-
-class _CheckpointPickler(cloudpickle.Pickler):
-    "cloudpickle that also pickles SB3 VecEnv wrappers (VecMonitor, VecNormalize, ...) with the env they wrap."
-    def reducer_override(self, obj):
-        if isinstance(obj, VecEnvWrapper):   # their `class_attributes` holds unpicklable ABC internals; VecNormalize drops `venv`
-            return _rebuild_vec_env_wrapper, (type(obj), {k: v for k, v in vars(obj).items() if k != "class_attributes"})
-        return super().reducer_override(obj)
-
-# %% ../../nbs/40_agents.ppo.ipynb #7c22c785
-def save_checkpoint(model: BaseAlgorithm, checkpoint_dir, fingerprint: str = "") -> Path:
-    "Write everything exact resume needs to `checkpoint_dir/checkpoint_<steps>.pkl`, atomically. Call at a rollout boundary."
-    _, torch_vars = model._get_torch_save_params()
-    state = dict(algorithm=type(model).__name__, fingerprint=fingerprint, num_timesteps=int(model.num_timesteps),
-                 parameters=model.get_parameters(), attributes=_attributes_to_checkpoint(model), env=model.get_env(),
-                 torch_variables={n: _getattr_dotted(model, n).detach().clone() for n in torch_vars},
-                 replay_buffer=getattr(model, "replay_buffer", None),
-                 rng=dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state()))
-    folder = Path(checkpoint_dir); folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"checkpoint_{model.num_timesteps:012d}.pkl"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        _CheckpointPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(state); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-def _getattr_dotted(obj, name: str):
-    for part in name.split("."): obj = getattr(obj, part)
-    return obj
-
-# %% ../../nbs/40_agents.ppo.ipynb #b926e8f6
-def list_checkpoints(checkpoint_dir) -> list[Path]:
-    "Complete checkpoints in `checkpoint_dir`, oldest first (temporary files of an interrupted write are ignored)."
-    folder = Path(checkpoint_dir)
-    if not folder.is_dir(): return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-def latest_checkpoint(checkpoint_dir) -> Path | None:
-    "The checkpoint with the most steps in `checkpoint_dir`, or None."
-    found = list_checkpoints(checkpoint_dir)
-    return found[-1] if found else None
-
-# %% ../../nbs/40_agents.ppo.ipynb #e47cfec9
-def load_checkpoint(model: BaseAlgorithm, path, fingerprint: str | None = None) -> BaseAlgorithm:
-    "Restore a `save_checkpoint` file into `model`, built by the same factory; returns `model`, ready for `learn(reset_num_timesteps=False)`."
-    with open(path, "rb") as f: state = cloudpickle.load(f)
-    if state["algorithm"] != type(model).__name__:
-        raise ValueError(f"checkpoint {path} holds a {state['algorithm']}, the model is a {type(model).__name__}")
-    if fingerprint is not None and state["fingerprint"] != fingerprint:
-        raise ValueError(f"checkpoint {path} was written by another configuration; resume with the same one or "
-                         f"use another checkpoint_dir.\n  checkpoint: {state['fingerprint']}\n  now:        {fingerprint}")
-    model.set_parameters(state["parameters"], exact_match=True, device=model.device)
-    vars(model).update(state["attributes"])
-    for name, value in state["torch_variables"].items(): _getattr_dotted(model, name).data.copy_(value)
-    model.set_env(state["env"], force_reset=False)
-    if state["replay_buffer"] is not None: model.replay_buffer = state["replay_buffer"]
-    random.setstate(state["rng"]["python"]); np.random.set_state(state["rng"]["numpy"]); torch.set_rng_state(state["rng"]["torch"])
-    return model
-
-# %% ../../nbs/40_agents.ppo.ipynb #91abbeef
-class ResumableCheckpoints(BaseCallback):
-    "Save an exact-resume checkpoint at the first rollout boundary after every `every` steps and at the end."
-    def __init__(self, checkpoint_dir, every: int, keep_last: int | None = 3, fingerprint: str = ""):
-        super().__init__()
-        if every < 1: raise ValueError(f"checkpoint_every must be ≥ 1 step, got {every}")
-        self.checkpoint_dir, self.every, self.keep_last, self.fingerprint = Path(checkpoint_dir), int(every), keep_last, fingerprint
-
-    def _on_training_start(self) -> None: self.last_saved = self.model.num_timesteps
-    def _on_step(self) -> bool: return True
-    def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps // self.every > self.last_saved // self.every: self._save()
-    def _on_training_end(self) -> None:
-        if self.model.num_timesteps > self.last_saved and self.model.num_timesteps >= self.model._total_timesteps: self._save()
-
-    def _save(self) -> None:
-        save_checkpoint(self.model, self.checkpoint_dir, self.fingerprint); self.last_saved = self.model.num_timesteps
-        if self.keep_last:
-            for old in list_checkpoints(self.checkpoint_dir)[:-self.keep_last]: old.unlink(missing_ok=True)
-
-# %% ../../nbs/40_agents.ppo.ipynb #336bd8c5
-def train_with_checkpoints(model_factory: Callable[[], BaseAlgorithm],  # builds the model (same config every call)
-                           total_timesteps: int,  # environment steps in all, counting those done before a resume
-                           checkpoint_dir=None,  # folder of checkpoints; None = no checkpoints, no resume
-                           every: int | None = None,  # steps between checkpoints (rounded up to a rollout boundary)
-                           callback=None,  # extra SB3 callback(s)
-                           keep_last: int | None = 3,  # checkpoints kept on disk (None = all)
-                           fingerprint: str = "",  # identifies the configuration; a different one refuses to resume
-                           **learn_kwargs) -> BaseAlgorithm:
-    "Build, resume from the newest checkpoint if any, and train to `total_timesteps` steps, checkpointing every `every` steps."
-    if checkpoint_dir is not None and every is None: raise ValueError("checkpoint_every: give the steps between checkpoints with checkpoint_dir")
-    model = model_factory()
-    ckpt = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckpt is not None:
-        load_checkpoint(model, ckpt, fingerprint)
-        print(f"  resumed from {ckpt} ({model.num_timesteps:,} of {total_timesteps:,} steps done)", flush=True)
-    if model.num_timesteps >= total_timesteps: return model
-    callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback] if callback is not None else []
-    if checkpoint_dir is not None: callbacks.append(ResumableCheckpoints(checkpoint_dir, every, keep_last, fingerprint))
-    return model.learn(total_timesteps - model.num_timesteps, callback=CallbackList(callbacks),
-                       reset_num_timesteps=ckpt is None, **learn_kwargs)
-
-# %% ../../nbs/40_agents.ppo.ipynb #9954b7e2
-def _progress_callback(total: int, every: int, extra=None):
-    "Progress lines every `every` steps; `extra(model) -> str` appends agent-specific figures (e.g. constraint costs)."
-    class ProgressPrinter(BaseCallback):
-        "Prints steps done, speed and the mean return of recent episodes every `every` steps."
-        def _on_training_start(self): self.t0, self.steps0 = time.time(), self.num_timesteps; self.next = (self.num_timesteps // every + 1) * every
-        def _report(self):
-            eps, dt = self.model.ep_info_buffer, time.time() - self.t0
-            ret = f"{np.mean([e['r'] for e in eps]):+.4f}" if len(eps) else "n/a"
-            print(f"  step {self.num_timesteps:>10,}/{total:,} ({100 * self.num_timesteps / total:5.1f} %) "
-                  f"{(self.num_timesteps - self.steps0) / max(dt, 1e-9):7.0f} steps/s  mean episode return {ret}"
-                  + (f"  {extra(self.model)}" if extra else ""), flush=True)
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next:
-                while self.next <= self.num_timesteps: self.next += every
-                self._report()
-            return True
-        def _on_training_end(self): self._report()
-    return ProgressPrinter()
-
-# %% ../../nbs/40_agents.ppo.ipynb #64811e60
-class TqdmProgress(BaseCallback):
-    "A tqdm progress bar over environment steps, advanced at each rollout end (cheap; resumes at the steps done)."
-    def __init__(self, total: int): super().__init__(); self.total = total
-    def _on_training_start(self):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", unit_scale=True)
-    def _on_step(self) -> bool: return True
-    def _on_rollout_end(self): self.bar.update(self.num_timesteps - self.bar.n)
-    def _on_training_end(self): self.bar.update(self.num_timesteps - self.bar.n); self.bar.close()
-
-# %% ../../nbs/40_agents.ppo.ipynb #6a1325a5
-def train_ppo(cfg: TrainPPOParams,
-              log_every: int = 10_000,  # steps between progress lines
-              tensorboard_log: str | None = None,  # TensorBoard folder (None = no TensorBoard)
-              checkpoint_dir=None,  # checkpoint folder: resumes from its newest checkpoint (None = no checkpoints)
-              checkpoint_every: int | None = None,  # steps between checkpoints (default: ~10 per run)
-              progress_bar: bool = False,  # tqdm bar as well as the progress lines
-              ) -> EntropyDecayPPO:
-    "Train PPO (entropy decay, lr annealing) on CreditSpreadEnv with `cfg`; deterministic for a seed on CPU, resumable exactly."
-    return train_agent(lambda: make_ppo(cfg, tensorboard_log=tensorboard_log), cfg, log_every, checkpoint_dir,
-                       checkpoint_every, progress_bar)
-
-def train_agent(model_factory, cfg, log_every: int = 10_000, checkpoint_dir=None, checkpoint_every: int | None = None,
-                progress_bar: bool = False, extra=None):
-    "Shared driver of every agent: progress lines (+ `extra`), optional tqdm bar, checkpoints (~10 per run) and exact resume."
-    if checkpoint_dir is not None and checkpoint_every is None: checkpoint_every = max(cfg.total_timesteps // 10, 1)
-    callbacks = [_progress_callback(cfg.total_timesteps, log_every, extra)] + ([TqdmProgress(cfg.total_timesteps)] if progress_bar else [])
-    return train_with_checkpoints(model_factory, cfg.total_timesteps, checkpoint_dir, checkpoint_every, callbacks,
-                                  fingerprint=repr(cfg))
-
 # %% ../../nbs/40_agents.ppo.ipynb #855fea3d
 def sb3_policy(model) -> Callable:
     "Deterministic action of an SB3 model as a callable obs -> action."
@@ -281,47 +103,3 @@ def sb3_policy(model) -> Callable:
 def passive_policy(env_config: CreditSpreadConfig) -> Callable:
     "Buy and hold: always the long position."
     return passive_long_policy(CreditSpreadEnv(env_config))
-
-# %% ../../nbs/40_agents.ppo.ipynb #9c3dd7a6
-def evaluate_policies(policies: dict, cfg: TrainPPOParams) -> pd.DataFrame:
-    "Tidy daily results of each policy on the held-out seeds: policy, eval_seed, step, return, position, cost, spread_bp."
-    frames = []
-    for name, policy in policies.items():
-        for k in range(cfg.eval_episodes):
-            df = rollout(CreditSpreadEnv(cfg.env), policy, seed=EVAL_SEED_BASE + k)
-            frames.append(df.assign(policy=name, eval_seed=EVAL_SEED_BASE + k).rename(columns={"reward": "return"}))
-    cols = ["policy", "eval_seed", "step", "return", "position", "cost", "spread_bp"]
-    return pd.concat(frames, ignore_index=True)[cols]
-
-# %% ../../nbs/40_agents.ppo.ipynb #f7e6a8c4
-def metrics_by_policy(timeseries: pd.DataFrame) -> dict:
-    """Per-seed `metrics.summary` of each policy and their means.
-
-    Returns {'policies': {name: means}, 'per_seed': {name: [...]}}. A seed on which a policy never holds risk
-    (flat all year: zero return, zero volatility) counts with Sharpe, Sortino and Calmar 0 rather than NaN, so averages over seeds are not taken over the seeds where the policy traded only."""
-    per_seed = {}
-    for (name, seed), g in timeseries.groupby(["policy", "eval_seed"], sort=False):
-        g = g.sort_values("step")
-        m = summary(g["return"].to_numpy(), g["position"].to_numpy())
-        if m["annual_volatility"] == 0 and m["annual_return"] == 0:  # never held risk: no excess return, no risk
-            m.update(sharpe=0.0, sortino=0.0, calmar=0.0)
-        per_seed.setdefault(name, []).append({"eval_seed": int(seed), **m})
-    def mean(values):  # NaN-aware mean; NaN (not a warning) when every seed is NaN, e.g. Sharpe of a flat book
-        v = np.asarray(values, dtype=float); v = v[~np.isnan(v)]
-        return float(v.mean()) if v.size else float("nan")
-    means = {name: {k: mean([m[k] for m in ms]) for k in ms[0] if k != "eval_seed"} for name, ms in per_seed.items()}
-    return {"policies": means, "per_seed": per_seed}
-
-# %% ../../nbs/40_agents.ppo.ipynb #d576ad4d
-def paired_difference(results: dict, a: str, b: str, keys=("sharpe", "annual_return", "max_drawdown", "turnover")) -> dict:
-    "Mean of (a − b) per evaluation seed with a 95 % t-interval and a verdict, for each metric in `keys`."
-    from scipy import stats
-    A = {m["eval_seed"]: m for m in results["per_seed"][a]}; B = {m["eval_seed"]: m for m in results["per_seed"][b]}
-    seeds = sorted(set(A) & set(B)); out = {}
-    for k in keys:
-        d = np.array([A[s][k] - B[s][k] for s in seeds], dtype=float); d = d[np.isfinite(d)]
-        if len(d) < 2: out[k] = dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n=len(d), verdict="not enough seeds"); continue
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)); mu = float(d.mean())
-        verdict = "no evidence" if mu - half <= 0 <= mu + half else ("better" if (mu > 0) != (k == "turnover") else "worse")
-        out[k] = dict(mean=mu, lo=float(mu - half), hi=float(mu + half), n=int(len(d)), verdict=f"{a} {verdict}" if verdict != "no evidence" else verdict)
-    return out

@@ -26,10 +26,9 @@ from ..risk import historical_var
 
 # %% auto #0
 __all__ = ['VIX_LABELS', 'HMM_LABELS', 'HMM_STRESS_LABELS', 'FLOW_LABELS', 'HMM_RULES', 'SCHEMES', 'TABLE_COLUMNS',
-           'REAL_WINDOWS', 'WINDOW_COLUMNS', 'RULE_NAMES', 'vix_regime', 'hmm_regime', 'hy_flow_regime',
-           'fit_regime_hmm', 'filtered_probs', 'regime_labels', 'label_returns', 'grouped_sharpes', 'bucket_sharpes',
-           'bucket_table', 'window_table', 'episode_windows', 'RegimeCrisisParams', 'real_ig_market',
-           'synthetic_ig_market', 'regime_spans', 'equity_regime_figure', 'drawdown_figure', 'bucket_bar_figure']
+           'REAL_WINDOWS', 'WINDOW_COLUMNS', 'vix_regime', 'hmm_regime', 'hy_flow_regime', 'fit_regime_hmm',
+           'filtered_probs', 'regime_labels', 'label_returns', 'grouped_sharpes', 'bucket_sharpes', 'bucket_table',
+           'window_table', 'episode_windows']
 
 # %% ../../nbs/51_backtest.analysis.ipynb #4a469e32
 VIX_LABELS = ("VIX < 15", "VIX 15-25", "VIX > 25")
@@ -281,93 +280,3 @@ def episode_windows(index: pd.DatetimeIndex,  # the synthetic path's dates
             span = (index[start + lo], index[start + min(hi, n - 1)]) if pd.Timestamp(b) >= first and lo < n else None
             if span is not None and span != out[f"{e.name} (script)"]: out[f"{name} (in {e.name})"] = span  # skip copies of the script span
     return out
-
-# %% ../../nbs/51_backtest.analysis.ipynb #d12b7ab5
-RULE_NAMES = ("passive_ig", "carry", "momentum", "value")
-
-@dataclass(frozen=True)
-class RegimeCrisisParams:
-    "Parameters of the regime and crisis chapter (research notebook `regimes_crisis`)."
-    seed: int = param(0, "seed of the synthetic paths, the HMM fit and the bootstrap", ge=0)
-    data_dir: str | None = param("../shared/data", "folder of the real series, relative to the project (None or absent: real-data sections are skipped and say so)")
-    rules: tuple[str, ...] = param(RULE_NAMES, "rules to backtest (passive_ig is the benchmark)", choices=RULE_NAMES)
-    short_weight: float = param(0.0, "short target weight of carry/momentum/value, x capital (0 = long-only)", ge=-1, le=0)
-    cost_multipliers: tuple[float, ...] = param((1.0, 2.0, 3.0), "every cost part times each of these", ge=0, le=20)
-    capital_usd: float = param(10e6, "capital, USD (sets trade size for impact)", gt=0)
-    spread_duration_years: float = param(6.5, "spread duration of the IG position, years", gt=0, le=30)
-    financing_spread_bp_per_yr: float = param(25.0, "repo financing spread over Treasuries, bp/yr", ge=0, le=500)
-    n_paths: int = param(2, "synthetic evaluation paths", ge=1, le=1000)
-    path_years: float = param(10.0, "length of each synthetic path, years (252 days)", ge=5, le=100)
-    covid_day: int = param(1000, "row of each synthetic path where the covid_2020 script starts", ge=504)
-    rate_shock_day: int = param(1700, "row where the rate_shock_2022 script starts", ge=504)
-    hmm_train_years: float = param(30.0, "length of the independent synthetic path the synthetic HMM is fitted on, years", ge=5, le=200)
-    hmm_rule: str = param("argmax", "HMM label: argmax of the filtered probabilities, or P(stress) > 0.5", choices=HMM_RULES)
-    hmm_refit_every_years: int = param(1, "real data: refit the walk-forward HMM every n years (expanding window)", ge=1, le=10)
-    flow_lookback_days: int = param(20, "HY flow signal: HY-OAS change over this many business days (0 = level)", ge=0, le=252)
-    flow_cut: float = param(0.5, "risk-off above this expanding percentile of the flow signal", gt=0, lt=1)
-    percentile_min_days: int = param(504, "history needed by the expanding percentile, days", ge=20)
-    lag_days: int = param(1, "1: label each return with the regime known at the decision close; 0: same day", ge=0, le=1)
-    n_resamples: int = param(1000, "stationary block-bootstrap resamples of the Sharpe CIs", ge=1000, le=100_000)
-    mean_block_days: float | None = param(None, "bootstrap mean block length, days (None: Politis-White)", ge=1)
-    ci_level: float = param(0.95, "confidence level of the CIs", gt=0.5, lt=1)
-    var_level: float = param(0.95, "VaR level of the window exceedance counts", gt=0.5, lt=1)
-    var_lookback_days: int = param(500, "return days before a window used to estimate its VaR", ge=100, le=5000)
-    lqd_duration_ratio: float = param(8.4 / 7.4, "LQD / IEF duration ratio of the hedge, years/years (recalled fund facts)", gt=0, le=5)
-    def __post_init__(self):
-        validate(self)
-        if abs(self.covid_day - self.rate_shock_day) < 300 or max(self.covid_day, self.rate_shock_day) + 260 > self.path_years * 252:
-            raise ValueError(f"covid_day={self.covid_day} and rate_shock_day={self.rate_shock_day} must be >= 300 rows apart "
-                             f"and end inside the path ({int(self.path_years * 252)} rows)")
-
-# %% ../../nbs/51_backtest.analysis.ipynb #4707b171
-def real_ig_market(frame: pd.DataFrame,  # `credit_rl.market.data.load_shared_market` output
-                   cfg: RegimeCrisisParams = RegimeCrisisParams()) -> BacktestMarket:
-    "One-instrument backtest market of the real IG OAS index (rows with an OAS value)."
-    f = frame[["ig_oas_bp", "vix"]].dropna(subset=["ig_oas_bp"])
-    return market_from_frame(f, "ig_oas_bp", vix_col="vix", spread_duration_years=cfg.spread_duration_years,
-                             financing_spread_bp_per_yr=cfg.financing_spread_bp_per_yr, instrument="IG OAS index (real)")
-
-def synthetic_ig_market(frame: pd.DataFrame,  # `credit_rl.market.synthetic.market_frame` output (fields 'all')
-                        cfg: RegimeCrisisParams = RegimeCrisisParams()) -> BacktestMarket:
-    "One-instrument backtest market of a synthetic path's tradable IG OAS, paying half the IG-bond bid-ask."
-    f = frame[["ig_oas_bp", "vix"]].astype(float).assign(half_spread_bp=frame.ig_bond_bid_ask_bp.astype(float) / 2)
-    return market_from_frame(f, "ig_oas_bp", half_spread_col="half_spread_bp", vix_col="vix", spread_duration_years=cfg.spread_duration_years,
-                             financing_spread_bp_per_yr=cfg.financing_spread_bp_per_yr, instrument="IG OAS (synthetic)")
-
-# %% ../../nbs/51_backtest.analysis.ipynb #96235386
-def regime_spans(labels: pd.Series, value) -> list[tuple]:
-    "(first date, last date) of each run of consecutive days labelled `value`."
-    on = (labels == value).fillna(False).to_numpy(bool)
-    edges = np.diff(np.r_[0, on.astype(np.int8), 0])
-    return [(labels.index[a], labels.index[b - 1]) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
-
-# %% ../../nbs/51_backtest.analysis.ipynb #d9c712be
-def equity_regime_figure(returns: dict,  # name -> daily decimal returns by date
-                         labels: pd.Series,  # regime label by date (shaded where == shade)
-                         shade: str,  # label value to shade, e.g. 'VIX > 25'
-                         title: str = "") -> go.Figure:
-    "Equity curves (growth of 1, log axis) over shaded periods of one regime (shapes set at once: add_vrect per span is slow)."
-    fig = go.Figure()
-    for name, r in returns.items():
-        fig.add_trace(go.Scatter(x=r.index, y=np.cumprod(1 + r.to_numpy()), name=name, mode="lines", line=dict(width=1.3)))
-    shapes = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, fillcolor="firebrick", opacity=0.12,
-                   line_width=0, layer="below") for a, b in regime_spans(labels, shade)]
-    return fig.update_layout(shapes=shapes, title=f"{title} (shaded: {shade})", yaxis_type="log", yaxis_title="equity (growth of 1)", height=420)
-
-def drawdown_figure(returns: dict, title: str = "") -> go.Figure:
-    "Drawdown (%, from the running peak) of each return series."
-    fig = go.Figure()
-    for name, r in returns.items():
-        fig.add_trace(go.Scatter(x=r.index, y=100 * drawdown_series(r.to_numpy()), name=name, mode="lines", line=dict(width=1.2)))
-    return fig.update_layout(title=title, yaxis_title="drawdown (%)", height=360)
-
-# %% ../../nbs/51_backtest.analysis.ipynb #5b9922a6
-def bucket_bar_figure(table: pd.DataFrame,  # tidy bucket tables with a `policy` column
-                      scheme: str, metric: str = "sharpe", title: str = "") -> go.Figure:
-    "Per-regime bars of `metric` by policy; Sharpe bars carry their bootstrap CI as whiskers."
-    t = table[table.scheme == scheme]
-    fig = go.Figure()
-    for policy, g in t.groupby("policy", sort=False):
-        err = dict(type="data", symmetric=False, array=(g.sharpe_hi - g.sharpe).to_numpy(), arrayminus=(g.sharpe - g.sharpe_lo).to_numpy()) if metric == "sharpe" else None
-        fig.add_trace(go.Bar(x=g.regime.astype(str), y=g[metric], name=str(policy), error_y=err))
-    return fig.update_layout(barmode="group", title=title or f"{metric} by {scheme} regime", yaxis_title=metric, height=380)

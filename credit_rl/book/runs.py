@@ -22,9 +22,9 @@ __all__ = ['SCHEMAS', 'PROFILES', 'SPEC_KEYS', 'BOOK_PAGES', 'schema_for', 'RunS
 
 # %% ../../nbs/71_book.runs.ipynb #52e76ad5
 SCHEMAS = {  # template -> its params dataclass ("module:Class", imported only when a params file names the template)
-    "market": "credit_rl.market.calibration:MarketChapterParams", "regimes_crisis": "credit_rl.backtest.analysis:RegimeCrisisParams",
-    "train_ppo": "credit_rl.agents.ppo:TrainPPOParams", "walk_forward": "credit_rl.studies.walk_forward:WalkForwardParams",
-    "agents_dp": "credit_rl.agents.dp:AgentsDPParams", "regime_ppo": "credit_rl.studies.regime_ppo:RegimePPOParams",
+    "market": "credit_rl.studies.market:MarketChapterParams", "regimes_crisis": "credit_rl.studies.regimes_crisis:RegimeCrisisParams",
+    "train_ppo": "credit_rl.studies.ppo_ig:TrainPPOParams", "walk_forward": "credit_rl.studies.walk_forward:WalkForwardParams",
+    "agents_dp": "credit_rl.studies.agents_dp:AgentsDPParams", "regime_ppo": "credit_rl.studies.regime_ppo:RegimePPOParams",
     "constrained": "credit_rl.studies.constrained:ConstrainedChapterParams", "execution": "credit_rl.studies.execution:ExecutionChapterParams"}
 PROFILES = ("smoke", "default", "full")
 SPEC_KEYS = {"template": "research notebook name in nbs/research", "title": "chapter title",

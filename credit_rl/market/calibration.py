@@ -20,7 +20,7 @@ from .synthetic import MarketParams, VIX_BUCKET_EDGES, simulate_market
 # %% auto #0
 __all__ = ['STATISTICS', 'ar1_half_life_months', 'row_corr', 'vix_bucket_stats', 'market_statistics', 'real_statistics',
            'simulated_statistics', 'locate', 'passes', 'calibration_table', 'published_daily_statistics',
-           'secondary_statistics', 'MarketChapterParams']
+           'secondary_statistics']
 
 # %% ../../nbs/15_market.calibration.ipynb #3af67a58
 def ar1_half_life_months(weekly: np.ndarray) -> np.ndarray:
@@ -141,17 +141,3 @@ def secondary_statistics(vix: np.ndarray, move: np.ndarray, ust10y_pct: np.ndarr
             "log_vix_kappa_per_yr": -np.log((x * y).sum(1) / (x * x).sum(1)) * 252,
             "move_mean": move.mean(1), "move_p5": np.percentile(move, 5, axis=1), "move_p95": np.percentile(move, 95, axis=1),
             "ust10y_daily_chg_std_bp": 100 * np.diff(ust10y_pct, axis=1).std(1, ddof=1)}
-
-# %% ../../nbs/15_market.calibration.ipynb #c77b8e7b
-from dataclasses import dataclass
-from ..config import param
-
-@dataclass(frozen=True)
-class MarketChapterParams:
-    "Parameters of the market chapter (research notebook `market`)."
-    seed: int = param(0, "seed of the sample paths and of the calibration simulation", ge=0)
-    n_paths: int = param(200, "simulated paths of the real sample's length in the calibration table", ge=200, le=100_000)
-    sample_years: float = param(30.0, "length of each sample path shown, years", gt=0, le=200)
-    n_sample_paths: int = param(3, "sample paths shown", ge=1, le=20)
-    data_dir: str | None = param("../shared/data", "folder of the real series, relative to the project (None or absent: skip real comparisons)")
-    market: MarketParams = param(MarketParams(), "market parameters (credit_rl.market.synthetic)")

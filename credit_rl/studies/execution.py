@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule, train_agent
+from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule
+from ..agents.training import train_agent
 from ..config import param
 from ..envs.liquidity import (INFO_NAMES, P_REWARD_SCALE, P_SIDE, S_INV, LiquidityBatch, LiquidityConfig, LiquidityVecEnv,
                              ac_holdings, check_actions, liquidity_aware_policy, schedule_policy, twap_policy)

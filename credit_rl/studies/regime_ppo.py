@@ -19,7 +19,8 @@ import torch
 from ..config import param
 from ..metrics import annual_return, max_drawdown, sharpe_ratio
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
-from ..agents.ppo import EVAL_SEED_BASE, PPOConfig, TrainPPOParams, train_agent
+from ..agents.ppo import EVAL_SEED_BASE, PPOConfig, TrainPPOParams
+from ..agents.training import train_agent
 from ..agents.film import FILM_INITS, VARIANTS, RegimeExtractor, make_regime_ppo, regime_columns, regime_policy_kwargs
 
 # %% auto #0

@@ -22,7 +22,8 @@ from ..backtest.engine import COST_MULTIPLIERS, BacktestMarket, strongest_rule, 
 from ..backtest.walkforward import (AgentPolicy, bootstrap_indices, frame_of_market, history_backtest_config, history_env_config,
                                             history_market, metrics_with_ci, paired_difference, real_history, synthetic_history)
 from ..agents.rules import CarryRule, default_rules
-from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo, train_agent
+from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo
+from ..agents.training import train_agent
 from ..agents.dqn import DQNConfig, ScaleReward, TrainDQNParams, make_dqn
 from ..agents.lagrangian import DEFAULT_COST_LIMITS, TrainLagrangianParams, make_ppo_lagrangian
 

@@ -27,8 +27,8 @@ import torch  # noqa: E402
 from stable_baselines3 import DQN  # noqa: E402
 from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
 
-from credit_rl.agents.dp import (GRID_DQN_DEFAULTS, AgentsDPParams, GridPPOConfig, make_grid_dqn, make_grid_ppo,  # noqa: E402
-                          make_sb3_default_ppo, run_agents_dp, summarise_scores)
+from credit_rl.agents.dp import GRID_DQN_DEFAULTS, GridPPOConfig, make_grid_dqn, make_grid_ppo, make_sb3_default_ppo  # noqa: E402
+from credit_rl.studies.agents_dp import AgentsDPParams, run_agents_dp, summarise_scores  # noqa: E402
 from credit_rl.envs.spread_grid import GridCreditSpreadEnv, GridCreditSpreadSB3VecEnv, GridSpreadConfig  # noqa: E402
 
 torch.set_num_threads(1)
