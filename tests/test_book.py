@@ -7,20 +7,42 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO
-from credit_rl.book.publish import quarto_chapters, run_book
+from credit_rl.book.publish import book_chapters, book_specs, quarto_chapters, run_book, sync_quarto
 from credit_rl.book.runs import PROFILES, list_runs, load_spec
 
 
-def test_profiles_share_chapters_and_validate():
-    names = {}
+def test_every_chapter_validates_in_every_profile():
+    "One params/<chapter>.yaml per chapter; each profile (params + profiles.<p> overrides) validates."
+    from credit_rl.book.runs import params_files
+    files = params_files(REPO)
+    assert not [p for p in (REPO / "params").iterdir() if p.is_dir()], "params/ holds one file per chapter, no profile folders"
+    for f in files:
+        specs = [load_spec(f, profile) for profile in PROFILES]
+        assert {s.name for s in specs} == {f.stem} and [s.profile for s in specs] == list(PROFILES)
+        assert len({s.template for s in specs}) == 1
+    chapters = book_chapters(REPO)
+    assert chapters[0] == "index" and chapters[-1] == "results"   # _quarto.yml's chapters: sets the order between them
+    assert sorted(chapters[1:-1]) == sorted(f.stem for f in files)
     for profile in PROFILES:
-        files = sorted((REPO / "params" / profile).glob("*.yaml"))
-        assert files, f"params/{profile}/ is empty"
-        names[profile] = [load_spec(f).name for f in files]
-    assert names["smoke"] == names["default"] == names["full"]
-    chapters = [c.split("/")[-1].removesuffix(".ipynb") for c in quarto_chapters(REPO)]
-    assert chapters[0] == "index" and chapters[-1] == "results"   # _quarto.yml sets the reader's order between them
-    assert sorted(chapters[1:-1]) == sorted(names["default"])
+        assert [s.name for s in book_specs(profile, REPO)] == chapters[1:-1]
+
+
+def test_quarto_yml_is_generated_from_its_chapter_list():
+    "project.render and website.sidebar.contents are what `credit-rl chapters` writes from chapters:."
+    assert sync_quarto(REPO, write=False) is False, "_quarto.yml is out of sync: run `credit-rl chapters`"
+    cfg = yaml.safe_load((REPO / "_quarto.yml").read_text())
+    assert cfg["project"]["render"] == cfg["website"]["sidebar"]["contents"] == quarto_chapters(REPO)
+    assert quarto_chapters(REPO) == [f"reports/book/{c}.ipynb" for c in book_chapters(REPO)]
+
+
+def test_reports_folder_is_in_the_clone_and_its_content_ignored():
+    assert (REPO / "reports" / "README.md").is_file()
+    if not (REPO / ".git").exists(): return  # not a git checkout (e.g. an unpacked sdist): nothing more to check
+    tracked = subprocess.run(["git", "ls-files", "reports"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert tracked == ["reports/README.md"]
+    ignored = subprocess.run(["git", "check-ignore", "reports/runs/x/meta.json", "reports/book/x.ipynb", "reports/site/index.html"],
+                             cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert len(ignored) == 3
 
 
 def test_smoke_book_second_run_executes_nothing(smoke_book):

@@ -101,7 +101,7 @@ def test_trained_agent_evaluation_is_deterministic_for_a_seed():
 
 def test_params_files_validate_and_full_has_five_seeds():
     from credit_rl.book.runs import load_spec
-    specs = {p: load_spec(f"params/{p}/execution.yaml") for p in ("smoke", "default", "full")}
+    specs = {p: load_spec("params/execution.yaml", p) for p in ("smoke", "default", "full")}
     assert all(s.template == "execution" for s in specs.values())
     assert specs["full"].params["seeds"] >= 5 and specs["default"].params["seeds"] >= 3
     assert specs["default"].params["linear_env"]["linear_eta"] == 2.5e-6      # the AC example is the default

@@ -18,18 +18,23 @@ __all__ = ['main']
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="credit-rl", description="credit-rl research book")
     sub = p.add_subparsers(dest="cmd", required=True)
+    profiles = "smoke | default | full (each params/<chapter>.yaml: params, and profiles.<profile> overrides)"
     b = sub.add_parser("book", help="run every params file of a profile and render the report")
-    b.add_argument("--profile", default="default", help="smoke | default | full (folder under params/)")
+    b.add_argument("--profile", default="default", help=profiles)
     b.add_argument("--reports-dir", default=None, help="where run folders and the site go (default: reports/)")
     b.add_argument("--renderer", default="auto", choices=["auto", "quarto", "nbconvert"])
     b.add_argument("--no-render", action="store_true", help="run and publish, but do not render HTML")
     r = sub.add_parser("run", help="execute (or reuse) the runs of some params files")
     r.add_argument("params_files", nargs="+"); r.add_argument("--reports-dir", default="reports")
-    v = sub.add_parser("validate", help="validate params files without running anything")
-    v.add_argument("params_files", nargs="+")
+    r.add_argument("--profile", default="default", help=profiles)
+    v = sub.add_parser("validate", help="validate params files (every profile) without running anything")
+    v.add_argument("params_files", nargs="*", help="default: every params/*.yaml of the project")
+    v.add_argument("--profile", default=None, help="only this profile (default: all)")
     l = sub.add_parser("list", help="list run folders"); l.add_argument("--reports-dir", default="reports")
     rr = sub.add_parser("render", help="render the report from published chapters")
     rr.add_argument("--reports-dir", default=None); rr.add_argument("--renderer", default="auto", choices=["auto", "quarto", "nbconvert"])
+    c = sub.add_parser("chapters", help="regenerate _quarto.yml's render and sidebar lists from its chapters: list")
+    c.add_argument("--check", action="store_true", help="only check; exit 1 when out of sync")
     return p
 
 # %% ../../nbs/73_book.cli.ipynb #7d03ecfa
@@ -38,18 +43,24 @@ def _dispatch(a) -> int:
     if a.cmd == "book":
         book.run_book(a.profile, a.reports_dir, render=not a.no_render, renderer=a.renderer); return 0
     if a.cmd == "validate":
-        for f in a.params_files:
-            s = runs.load_spec(f); print(f"{f}: ok ({s.template}, run id {runs.run_id(s)[:12]})")
+        files = a.params_files or runs.params_files()
+        for f in files:
+            specs = [runs.load_spec(f, p) for p in ([a.profile] if a.profile else runs.PROFILES)]
+            print(f"{f}: ok ({specs[0].template}; run id " + ", ".join(f"{s.profile} {runs.run_id(s)[:12]}" for s in specs) + ")")
         return 0
     if a.cmd == "run":
-        specs = [runs.load_spec(f) for f in a.params_files]  # all validated before any runs
+        specs = [runs.load_spec(f, a.profile) for f in a.params_files]  # all validated before any runs
         for s in specs:
-            r = runs.execute_run(s, a.reports_dir); print(f"{s.name}: {'cached' if r.cached else r.status} -> {r.path}")
+            r = runs.execute_run(s, a.reports_dir, profile=a.profile); print(f"{s.name}: {'cached' if r.cached else r.status} -> {r.path}")
         return 0
     if a.cmd == "list":
         df = runs.list_runs(a.reports_dir); print(df.to_string(index=False) if len(df) else "no runs"); return 0
     if a.cmd == "render":
         out = book.render_report(a.reports_dir, renderer=a.renderer); print(f"rendered by {out.renderer}: {out.site_dir}"); return 0
+    if a.cmd == "chapters":
+        stale = book.sync_quarto(write=not a.check)
+        print("_quarto.yml: " + ("out of sync with chapters:" if stale and a.check else "regenerated" if stale else "in sync"))
+        return 1 if stale and a.check else 0
     raise AssertionError(a.cmd)
 
 # %% ../../nbs/73_book.cli.ipynb #df3f4fc0

@@ -13,39 +13,70 @@ from pathlib import Path
 import yaml
 
 from ..config import ParamsError, repo_root
-from .runs import (RunResult, _clean_stale, execute_pages, execute_run, profile_specs, publish_chapters,
-                           run_folder, run_id)
+from .runs import (RunResult, _clean_stale, execute_pages, execute_run, page_template, profile_specs,
+                                 publish_chapters, run_folder, run_id)
 
 # %% auto #0
-__all__ = ['GOLDEN_FILE', 'GOLDEN_SKIP', 'quarto_config', 'quarto_chapters', 'book_specs', 'prepare_for_static_html',
-           'render_fallback', 'Rendered', 'render_report', 'BookResult', 'run_book', 'golden_metrics',
-           'golden_differences', 'golden_summary', 'write_golden']
+__all__ = ['GOLDEN_FILE', 'GOLDEN_SKIP', 'quarto_config', 'book_chapters', 'quarto_chapters', 'sync_quarto', 'book_specs',
+           'prepare_for_static_html', 'render_fallback', 'Rendered', 'render_report', 'BookResult', 'run_book',
+           'golden_metrics', 'golden_differences', 'golden_summary', 'write_golden']
 
 # %% ../../nbs/72_book.publish.ipynb #2de68b60
+_CHAPTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
 def quarto_config(project_dir=None) -> dict:
     "The parsed root `_quarto.yml`, checked for what the book relies on."
     f = Path(project_dir or repo_root()) / "_quarto.yml"
     try: cfg = yaml.safe_load(f.read_text())
     except FileNotFoundError: raise ParamsError(f, "missing; the book needs the root Quarto project") from None
     except yaml.YAMLError as e: raise ParamsError(f, f"not valid YAML: {e}") from None
-    proj = (cfg or {}).get("project") or {}
-    out, render = str(proj.get("output-dir", "")), proj.get("render") or []
+    cfg = cfg or {}
+    out = str(((cfg.get("project") or {}).get("output-dir", "")))
     if not out.startswith("reports/"): raise ParamsError(f, f"project.output-dir: got {out!r}; allowed: a folder under reports/")
-    bad = [c for c in render if not str(c).startswith("reports/book/")]
-    if not render or bad: raise ParamsError(f, f"project.render: got {bad or 'an empty list'}; allowed: chapter files under reports/book/")
+    chapters = cfg.get("chapters")
+    if not isinstance(chapters, list) or not chapters:
+        raise ParamsError(f, f"chapters: got {chapters!r}; allowed: a non-empty list of chapter names in reading order")
+    bad = [f"chapters[{i}]: got {c!r}; allowed: a params file stem or a book page name (letters, digits, _ and -)"
+           for i, c in enumerate(chapters) if not isinstance(c, str) or not _CHAPTER_NAME.match(c)]
+    bad += [f"chapters: {c!r} listed twice; allowed: each chapter once" for c in sorted({c for c in chapters if chapters.count(c) > 1}, key=str)]
+    if bad: raise ParamsError(f, bad)
     return cfg
 
+def book_chapters(project_dir=None) -> list[str]:
+    "The chapter names in reading order: `_quarto.yml`'s `chapters:` list, the single source of the order."
+    return list(quarto_config(project_dir)["chapters"])
+
 def quarto_chapters(project_dir=None) -> list[str]:
-    "Chapter paths in `_quarto.yml` order, e.g. `reports/book/index.ipynb`."
-    return [str(c) for c in quarto_config(project_dir)["project"]["render"]]
+    "Chapter paths in reading order, e.g. `reports/book/index.ipynb` (what `project.render` lists)."
+    return [f"reports/book/{c}.ipynb" for c in book_chapters(project_dir)]
+
+# %% ../../nbs/72_book.publish.ipynb #7539bace
+def sync_quarto(project_dir=None, write: bool = True) -> bool:
+    "Regenerate `project.render` and `website.sidebar.contents` from `chapters:`; True when the file was out of sync."
+    f = Path(project_dir or repo_root()) / "_quarto.yml"
+    text, files = f.read_text(), quarto_chapters(project_dir)
+    new = text
+    for key in ("render", "contents"):  # `  render:` / `    contents:` followed by its `- item` lines
+        pat = re.compile(rf"^( *){key}:[ \t]*\n(?:\1[ \t]+- .*\n?)*", re.M)
+        if len(pat.findall(new)) != 1: raise ParamsError(f, f"{'project.render' if key == 'render' else 'website.sidebar.contents'}: "
+                                                         "expected once as a block list; allowed: `key:` then one `- item` per line")
+        new = pat.sub(lambda m: f"{m.group(1)}{key}:\n" + "".join(f"{m.group(1)}  - {c}\n" for c in files), new)
+    cfg = yaml.safe_load(new)
+    assert cfg["project"]["render"] == files and cfg["website"]["sidebar"]["contents"] == files, f"{f}: regeneration failed"
+    if new != text and write: tmp = f.with_suffix(".yml.tmp"); tmp.write_text(new); os.replace(tmp, f)
+    return new != text
 
 # %% ../../nbs/72_book.publish.ipynb #b00c0rd2
 def book_specs(profile: str, project_dir=None) -> list:
-    "The profile's validated run specs in `_quarto.yml` chapter order; every params file must be a listed chapter."
-    specs, order = profile_specs(profile, project_dir), [Path(c).stem for c in quarto_chapters(project_dir)]
+    "The profile's validated run specs in chapter order; every params file must be a listed chapter and vice versa."
+    specs, order = profile_specs(profile, project_dir), book_chapters(project_dir)
+    q = Path(project_dir or repo_root()) / "_quarto.yml"
     missing = [s.params_file for s in specs if s.name not in order]
-    if missing: raise ParamsError(Path(project_dir or repo_root()) / "_quarto.yml",
-                                  f"project.render: no chapter for {[str(m) for m in missing]}; allowed: list reports/book/<name>.ipynb for each")
+    if missing: raise ParamsError(q, f"chapters: no entry for {[str(m) for m in missing]}; allowed: list each params file's name")
+    names = {s.name for s in specs}
+    unknown = [c for c in order if c not in names and not page_template(c)]
+    if unknown: raise ParamsError(q, f"chapters: {unknown} name no params/<name>.yaml; allowed: {sorted(names)} "
+                                     "or a book page (index, results)")
     return sorted(specs, key=lambda s: order.index(s.name))
 
 # %% ../../nbs/72_book.publish.ipynb #3ea40c92
@@ -162,6 +193,7 @@ def run_book(profile: str = "default", reports_dir=None, project_dir=None, rende
     t0 = time.time(); project_dir = Path(project_dir or repo_root()); reports_dir = Path(reports_dir or project_dir / "reports")
     say = print if echo else (lambda *a, **k: None)
     specs = book_specs(profile, project_dir)
+    if sync_quarto(project_dir): say(f"{project_dir / '_quarto.yml'}: render and sidebar lists regenerated from chapters:")
     _clean_stale(reports_dir); results, failed, executed = [], [], 0
     for i, spec in enumerate(specs, 1):
         rid = run_id(spec, project_dir)
@@ -174,7 +206,8 @@ def run_book(profile: str = "default", reports_dir=None, project_dir=None, rende
         say(f"  {'cached' if r.cached else r.status} -> {r.path}")
         results.append(r)
     publish_chapters(results, reports_dir)
-    execute_pages(reports_dir, project_dir, profile, echo)
+    pages = [page_template(c) for c in book_chapters(project_dir) if page_template(c)]
+    execute_pages(reports_dir, project_dir, profile, echo, pages)
     site_dir = note = None
     if render:
         rendered = render_report(reports_dir, project_dir, renderer); site_dir, note = rendered.site_dir, rendered.renderer

@@ -16,9 +16,10 @@ import yaml
 from ..config import ParamsError, from_dict, read_yaml, repo_root, to_dict
 
 # %% auto #0
-__all__ = ['SCHEMAS', 'PROFILES', 'SPEC_KEYS', 'BOOK_PAGES', 'schema_for', 'RunSpec', 'load_spec', 'profile_specs',
-           'notebook_digest', 'package_digest', 'data_files', 'run_id', 'template_path', 'Run', 'runs_dir', 'load_run',
-           'list_runs', 'RunResult', 'run_folder', 'execute_run', 'publish_chapters', 'execute_pages']
+__all__ = ['SCHEMAS', 'PROFILES', 'DEFAULT_PROFILE', 'SPEC_KEYS', 'BOOK_PAGES', 'schema_for', 'RunSpec', 'deep_merge',
+           'load_spec', 'params_files', 'profile_specs', 'notebook_digest', 'package_digest', 'data_files', 'run_id',
+           'template_path', 'Run', 'runs_dir', 'load_run', 'list_runs', 'RunResult', 'run_folder', 'execute_run',
+           'page_template', 'publish_chapters', 'execute_pages']
 
 # %% ../../nbs/71_book.runs.ipynb #52e76ad5
 SCHEMAS = {  # template -> its params dataclass ("module:Class", imported only when a params file names the template)
@@ -27,8 +28,10 @@ SCHEMAS = {  # template -> its params dataclass ("module:Class", imported only w
     "agents_dp": "credit_rl.studies.agents_dp:AgentsDPParams", "regime_ppo": "credit_rl.studies.regime_ppo:RegimePPOParams",
     "constrained": "credit_rl.studies.constrained:ConstrainedChapterParams", "execution": "credit_rl.studies.execution:ExecutionChapterParams"}
 PROFILES = ("smoke", "default", "full")
+DEFAULT_PROFILE = "default"  # the profile `params:` holds; the others override it under `profiles:`
 SPEC_KEYS = {"template": "research notebook name in nbs/research", "title": "chapter title",
-             "params": "mapping validated by the template's schema"}
+             "params": "mapping validated by the template's schema (the default profile)",
+             "profiles": "per-profile overrides deep-merged over params, e.g. {smoke: {...}, full: {...}}"}
 
 def schema_for(template: str, source: str = "<params>"):
     "The params dataclass of `template`, or a `ParamsError` naming the allowed templates."
@@ -40,36 +43,61 @@ def schema_for(template: str, source: str = "<params>"):
 # %% ../../nbs/71_book.runs.ipynb #6f6e5f1c
 @dataclass(frozen=True)
 class RunSpec:
-    "One validated params file: what to run and with which parameters."
+    "One validated params file for one profile: what to run and with which parameters."
     name: str          # params file stem; also the chapter name in the book
     template: str      # research notebook stem in nbs/research
     title: str         # chapter title
     params: dict       # validated parameters with every default filled in
     params_file: Path  # where they came from
+    profile: str = DEFAULT_PROFILE  # which profile of the file
+
+def deep_merge(base: dict, over: dict) -> dict:
+    "`over` merged into a copy of `base`: mappings key by key (recursively), anything else replaced."
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 # %% ../../nbs/71_book.runs.ipynb #9f357aff
-def load_spec(params_file) -> RunSpec:
-    "Read and validate one params file (errors name the file, the key and what is allowed)."
+def _mapping(value, where: str, params_file, allowed: str = "a mapping") -> dict:
+    if value is None: return {}
+    if not isinstance(value, dict): raise ParamsError(params_file, f"{where}: got {type(value).__name__}; allowed: {allowed}")
+    return value
+
+def load_spec(params_file, profile: str = DEFAULT_PROFILE) -> RunSpec:
+    "Read one params file and validate its `profile` (errors name the file, the dotted key and what is allowed)."
     params_file = Path(params_file)
+    if profile not in PROFILES: raise ParamsError("--profile", f"profile: got {profile!r}; allowed: {list(PROFILES)}")
     raw = read_yaml(params_file)
     unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
         raise ParamsError(params_file, [f"{k}: unknown top-level key; allowed: {sorted(SPEC_KEYS)}" for k in unknown])
     if "template" not in raw: raise ParamsError(params_file, f"template: missing; allowed: {sorted(SCHEMAS)}")
     schema = schema_for(raw["template"], str(params_file))
-    params = raw.get("params") or {}
-    if not isinstance(params, dict): raise ParamsError(params_file, f"params: got {type(params).__name__}; allowed: a mapping")
-    validated = to_dict(from_dict(schema, params, source=str(params_file), prefix="params."))
-    return RunSpec(params_file.stem, raw["template"], str(raw.get("title") or params_file.stem), validated, params_file)
+    others = [p for p in PROFILES if p != DEFAULT_PROFILE]
+    profiles = _mapping(raw.get("profiles"), "profiles", params_file, f"a mapping with keys among {others}")
+    bad = sorted(set(profiles) - set(others))
+    if bad: raise ParamsError(params_file, [f"profiles.{p}: unknown profile; allowed: {others}" for p in bad])
+    params = _mapping(raw.get("params"), "params", params_file)
+    validated = from_dict(schema, params, source=str(params_file), prefix="params.")  # the default profile first
+    if profile != DEFAULT_PROFILE and profiles.get(profile):  # then the override: its problems are at profiles.<p>.<key>
+        over = _mapping(profiles[profile], f"profiles.{profile}", params_file)
+        validated = from_dict(schema, deep_merge(params, over), source=str(params_file), prefix=f"profiles.{profile}.")
+    return RunSpec(params_file.stem, raw["template"], str(raw.get("title") or params_file.stem), to_dict(validated),
+                   params_file, profile)
 
 # %% ../../nbs/71_book.runs.ipynb #d6e885fe
-def profile_specs(profile: str, project_dir=None) -> list[RunSpec]:
-    "Every params file of a profile, validated, sorted by name."
-    if profile not in PROFILES: raise ParamsError("--profile", f"profile: got {profile!r}; allowed: {list(PROFILES)}")
-    folder = Path(project_dir or repo_root()) / "params" / profile
+def params_files(project_dir=None) -> list[Path]:
+    "The project's params files `params/*.yaml`, one per chapter, sorted by name."
+    folder = Path(project_dir or repo_root()) / "params"
     files = sorted(folder.glob("*.yaml"))
-    if not files: raise ParamsError(folder, f"no params files (*.yaml) for profile {profile!r}")
-    return [load_spec(f) for f in files]
+    if not files: raise ParamsError(folder, "no params files (*.yaml); allowed: one params/<chapter>.yaml per chapter")
+    return files
+
+def profile_specs(profile: str, project_dir=None) -> list[RunSpec]:
+    "Every params file of the project, validated for `profile`, sorted by name."
+    if profile not in PROFILES: raise ParamsError("--profile", f"profile: got {profile!r}; allowed: {list(PROFILES)}")
+    return [load_spec(f, profile) for f in params_files(project_dir)]
 
 # %% ../../nbs/71_book.runs.ipynb #0f992b7c
 def _sha(*parts: bytes) -> str:
@@ -212,7 +240,11 @@ def execute_run(spec: RunSpec, reports_dir="reports", project_dir=None, profile:
     return RunResult(spec, rid, final, "succeeded", False)
 
 # %% ../../nbs/71_book.runs.ipynb #8c464645
-BOOK_PAGES = ("book_index", "book_results")
+BOOK_PAGES = ("book_index", "book_results")  # page templates; a chapter list names them without `book_`
+
+def page_template(name: str) -> str | None:
+    "The template of book page `name` (`index` -> `book_index`), or None when `name` is not a page."
+    return f"book_{name}" if f"book_{name}" in BOOK_PAGES else None
 
 def _clean_stale(reports_dir):
     for p in runs_dir(reports_dir).glob(".tmp-*"):
@@ -232,14 +264,15 @@ def publish_chapters(results: list[RunResult], reports_dir) -> Path:
     return book
 
 # %% ../../nbs/71_book.runs.ipynb #89098a88
-def execute_pages(reports_dir, project_dir=None, profile: str = "default", echo: bool = True) -> list[str]:
-    "Execute the front and results pages over the published chapters; reuse them when nothing they read changed."
+def execute_pages(reports_dir, project_dir=None, profile: str = "default", echo: bool = True,
+                  pages=BOOK_PAGES) -> list[str]:
+    "Execute the book pages (front and results) over the published chapters; reuse them when nothing they read changed."
     import papermill as pm
     project_dir = Path(project_dir or repo_root()); book = Path(reports_dir) / "book"
     chapters = (book / "chapters.json").read_text()
     stamp_file = book / "pages.json"; stamps = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
     executed = []
-    for page in BOOK_PAGES:
+    for page in pages:
         tpl = template_path(page, project_dir); out = book / f"{page.removeprefix('book_')}.ipynb"
         stamp = _sha(chapters.encode(), notebook_digest(tpl).encode(), package_digest().encode(), profile.encode())
         if out.exists() and stamps.get(page) == stamp: continue
