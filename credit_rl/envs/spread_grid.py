@@ -24,7 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import trade_cost
-from .spread_vec import next_double, seed_pcg64
+from .rng import next_double, seed_pcg64
 
 # %% auto #0
 __all__ = ['DAYS_PER_YEAR', 'OBS_NAMES', 'INFO_NAMES', 'rouwenhorst', 'GridSpreadConfig', 'GridMDP', 'cost_table', 'grid_mdp',

@@ -18,15 +18,11 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload_method
-from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_double, we_double, wi_double,
-                                        ziggurat_exp_r, ziggurat_nor_inv_r, ziggurat_nor_r)
 from stable_baselines3.common.vec_env import VecEnv
 
 from ..config import from_dict
 from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
+from .rng import PCG64Stream, next_double, next_episode_seed, seed_pcg64, standard_exponential, standard_normal
 from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, REGIME_OBS_NAMES, TRADING_DAYS_PER_YEAR, WARMUP_DAYS,
                                    CreditSpreadConfig, _clip_obs, bond_consts, book_pnl_nb, env_consts, env_inline_uncached,
                                    env_kernel, env_kernel_uncached, env_ring_observation_nb, env_status_nb, env_warmup_nb,
@@ -36,179 +32,10 @@ from ..market.bond import (HALF_SPREAD_BP, LIQ_STRESS, LOG_VOL, N_SPREAD_STATE, 
                               kernel_params, spread_day, spread_observables)
 
 # %% auto #0
-__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'mulhi64', 'pcg64_next',
-           'seed_pcg64', 'next_double', 'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream',
-           'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb',
-           'vec_step_weights_nb', 'PathVecState', 'PathCostConsts', 'alloc_path_vec', 'alloc_step', 'load_episode',
-           'path_book_nb', 'path_step_nb', 'check_vec_config', 'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #c724ec64
-@intrinsic
-def mulhi64(typingctx, a, b):
-    "High 64 bits of the 128-bit product of two uint64 (one `mul` instruction on x86-64)."
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
-        return builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), ir.IntType(64))
-    return types.uint64(types.uint64, types.uint64), codegen
-
-_U = np.uint64
-PCG_MULT_HI, PCG_MULT_LO = _U(2549297995355413924), _U(4865540595714422341)  # numpy's PCG64 multiplier a
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #cc1b20a5
-@numba.njit(cache=True, _nrt=False, inline="always")
-def pcg64_next(st, i):
-    "Advance PCG64 row `i` of `st` (uint64[N, 4]: state hi, lo, increment hi, lo); return its next uint64."
-    hi, lo = st[i, 0], st[i, 1]
-    new_lo = lo * PCG_MULT_LO + st[i, 3]
-    carry = numba.uint64(new_lo < st[i, 3])
-    new_hi = mulhi64(lo, PCG_MULT_LO) + lo * PCG_MULT_HI + hi * PCG_MULT_LO + st[i, 2] + carry
-    st[i, 0], st[i, 1] = new_hi, new_lo
-    x, rot = new_hi ^ new_lo, new_hi >> _U(58)                     # XSL-RR output of the new state
-    return (x >> rot) | (x << ((_U(64) - rot) & _U(63)))
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #ec0e1c65
-_M32 = _U(0xFFFFFFFF)
-_INIT_A, _MULT_A, _INIT_B, _MULT_B = _U(0x43b0d7e5), _U(0x931e8875), _U(0x8b51f9dd), _U(0x58f38ded)
-_MIX_L, _MIX_R, _XSHIFT = _U(0xca01f9dd), _U(0x4973f715), _U(16)
-
-@env_kernel
-def _hashmix(value, hash_const):
-    "SeedSequence's hashmix: (hashed value, next hash constant)."
-    value = (value ^ hash_const) & _M32
-    hash_const = (hash_const * _MULT_A) & _M32
-    value = (value * hash_const) & _M32
-    return value ^ (value >> _XSHIFT), hash_const
-
-@env_kernel
-def _mix(x, y):
-    "SeedSequence's mix of two pool words."
-    r = (_MIX_L * x - _MIX_R * y) & _M32
-    return r ^ (r >> _XSHIFT)
-
-@env_kernel
-def _with(words, k, value):
-    "4-tuple `words` with element `k` replaced (the kernels do not allocate arrays)."
-    return (value if k == 0 else words[0], value if k == 1 else words[1],
-            value if k == 2 else words[2], value if k == 3 else words[3])
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #e3a3a6b4
-@env_kernel
-def _entropy_word(seed, spawn, k):
-    "Word k of SeedSequence's entropy: the seed's 32-bit words, zeros up to 4 words if there is a spawn key, the key."
-    n_seed = 2 if seed >> 32 else 1
-    if k < n_seed: return _U(seed >> (32 * k)) & _M32
-    return _U(spawn) if spawn >= 0 and k == 4 else _U(0)
-
-@env_kernel
-def _seed_sequence_pool(seed, spawn):
-    "The 4-word entropy pool of SeedSequence(seed) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    n_words = 5 if spawn >= 0 else (2 if seed >> 32 else 1)
-    pool, hc = (_U(0), _U(0), _U(0), _U(0)), _INIT_A
-    for k in range(4):
-        v, hc = _hashmix(_entropy_word(seed, spawn, k), hc)
-        pool = _with(pool, k, v)
-    for src in range(4):
-        for dst in range(4):
-            if src != dst:
-                v, hc = _hashmix(pool[src], hc)
-                pool = _with(pool, dst, _mix(pool[dst], v))
-    for src in range(4, n_words):
-        for dst in range(4):
-            v, hc = _hashmix(_entropy_word(seed, spawn, src), hc)
-            pool = _with(pool, dst, _mix(pool[dst], v))
-    return pool
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #eed4b403
-@env_kernel
-def seed_pcg64(st, i, seed, spawn):
-    "Seed row `i` of `st` as np.random.PCG64(SeedSequence(seed)) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    pool, h, w, low = _seed_sequence_pool(seed, spawn), _INIT_B, (_U(0), _U(0), _U(0), _U(0)), _U(0)
-    for k in range(8):                            # SeedSequence.generate_state(4, uint64): 8 words of 32 bits
-        v = pool[k % 4] ^ h
-        h = (h * _MULT_B) & _M32
-        v = (v * h) & _M32
-        v ^= v >> _XSHIFT
-        if k % 2 == 0: low = v
-        else: w = _with(w, k // 2, low | (v << _U(32)))
-    st[i, 0], st[i, 1] = _U(0), _U(0)             # pcg64_set_seed: increment = (w2, w3) << 1 | 1
-    st[i, 2], st[i, 3] = (w[2] << _U(1)) | (w[3] >> _U(63)), (w[3] << _U(1)) | _U(1)
-    pcg64_next(st, i)
-    lo = st[i, 1] + w[1]                          # state += (w0, w1), then one step
-    st[i, 0], st[i, 1] = st[i, 0] + w[0] + numba.uint64(lo < w[1]), lo
-    pcg64_next(st, i)
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #d3338d29
-@numba.njit(cache=True, _nrt=False, inline="always")
-def next_double(st, i):
-    "Uniform on [0, 1) from row `i`: numpy Generator.random()."
-    return (pcg64_next(st, i) >> _U(11)) * (1.0 / 9007199254740992.0)
-
-@env_kernel
-def standard_exponential(st, i):
-    "Standard exponential from row `i`: numpy's ziggurat (Generator.exponential())."
-    while True:
-        ri = pcg64_next(st, i) >> _U(3)
-        idx = ri & _U(0xFF)
-        ri >>= _U(8)
-        x = ri * we_double[idx]
-        if ri < ke_double[idx]: return x                                   # ~98.9 % of draws
-        if idx == 0: return ziggurat_exp_r - math.log1p(-next_double(st, i))
-        if (fe_double[idx - 1] - fe_double[idx]) * next_double(st, i) + fe_double[idx] < math.exp(-x): return x
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #53f260ef
-@env_kernel
-def _normal_wedge_or_tail(st, i, idx, rabs, x):
-    "The rare branches of numpy's ziggurat normal: returns the draw, or NaN to reject and draw again."
-    if idx == 0:                                                           # tail beyond r = 3.65
-        while True:
-            xx = -ziggurat_nor_inv_r * math.log1p(-next_double(st, i))
-            yy = -math.log1p(-next_double(st, i))
-            if yy + yy > xx * xx: return -(ziggurat_nor_r + xx) if (rabs >> _U(8)) & _U(1) else ziggurat_nor_r + xx
-    if (fi_double[idx - 1] - fi_double[idx]) * next_double(st, i) + fi_double[idx] < math.exp(-0.5 * x * x): return x
-    return np.nan
-
-@env_kernel
-def standard_normal(st, i):
-    "Standard normal from row `i`: numpy's ziggurat (Generator.standard_normal())."
-    while True:
-        r = pcg64_next(st, i)
-        idx = r & _U(0xFF)
-        r >>= _U(8)
-        rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-        x = -(rabs * wi_double[idx]) if r & _U(1) else rabs * wi_double[idx]
-        if rabs < ki_double[idx]: return x                                 # ~99.3 % of draws
-        x = _normal_wedge_or_tail(st, i, idx, rabs, x)
-        if not math.isnan(x): return x
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #546eb0cd
-_SEED_RANGE = _U(2**63 - 1)          # integers(0, 2**63 - 1) has 2**63 - 1 values
-
-@env_kernel
-def next_episode_seed(st, i):
-    "Next market seed from episode stream row `i`: numpy Generator.integers(0, 2**63 - 1)."
-    x = pcg64_next(st, i)
-    if x * _SEED_RANGE < _SEED_RANGE:
-        threshold = (_U(0xFFFFFFFFFFFFFFFF) - (_SEED_RANGE - _U(1))) % _SEED_RANGE
-        while x * _SEED_RANGE < threshold: x = pcg64_next(st, i)
-    return numba.int64(mulhi64(x, _SEED_RANGE))
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #6b1e1624
-class PCG64Stream(NamedTuple):
-    "Row `row` of a uint64[N, 4] PCG64 state array, usable in numba where a numpy Generator is expected."
-    states: np.ndarray
-    row: int
-
-def _stream_method(draw):
-    "numba overload of a Generator method for PCG64Stream (other named tuples are left alone)."
-    def typer(rng):  # matched by name: a notebook session may hold this class and the exported module's copy
-        if getattr(getattr(rng, "instance_class", None), "__name__", None) == "PCG64Stream":
-            return lambda rng: draw(rng.states, rng.row)
-    return typer
-
-overload_method(types.NamedTuple, "standard_normal")(_stream_method(standard_normal))
-overload_method(types.NamedTuple, "random")(_stream_method(next_double))
-overload_method(types.NamedTuple, "exponential")(_stream_method(standard_exponential))
+__all__ = ['simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb',
+           'vec_reset_nb', 'draw_day_nb', 'vec_step_nb', 'vec_step_weights_nb', 'PathVecState', 'PathCostConsts',
+           'alloc_path_vec', 'alloc_step', 'load_episode', 'path_book_nb', 'path_step_nb', 'check_vec_config',
+           'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #aa8b0ba6
 class SpreadVecState(NamedTuple):

@@ -13,7 +13,8 @@ import numba
 import numpy as np
 
 from credit_rl.envs.liquidity import (DRAWS_PER_STEP, LiquidityBatch, LiquidityConfig, LiquidityEnv, LiquidityVecEnv,
-                                      LiquidityVectorEnv, _normal, _uniform, batch_step, stream_key)
+                                      LiquidityVectorEnv, batch_step)
+from credit_rl.envs.rng import _normal, _uniform, stream_key
 
 
 def rate(fn, steps_per_call, seconds, reps=3):

@@ -33,9 +33,10 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts  # noqa: E402
+from credit_rl.envs.rng import (next_double, next_episode_seed, seed_pcg64, standard_exponential,  # noqa: E402
+                                standard_normal)
 from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, _move_markets, alloc_vec,  # noqa: E402
-                                       draw_day_nb, next_double, next_episode_seed, seed_pcg64, simd_kernel,
-                                       standard_exponential, standard_normal, vec_reset_nb, vec_step_nb)
+                                       draw_day_nb, simd_kernel, vec_reset_nb, vec_step_nb)
 from credit_rl.market.bond import kernel_params  # noqa: E402
 from credit_rl.envs.spread import WARMUP_DAYS  # noqa: E402
 
