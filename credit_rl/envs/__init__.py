@@ -20,7 +20,7 @@ ENV_IDS = {  # id -> entry point
 
 # %% ../../nbs/30_envs.ipynb #3b82a9ab
 VECTOR_ENTRY_POINTS = {  # id -> batched twin (a gymnasium VectorEnv taking num_envs and the env's kwargs)
-    "credit_rl/CreditSpread-v0": "credit_rl.envs.spread_vec:CreditSpreadVecEnv",
+    "credit_rl/CreditSpread-v0": "credit_rl.envs.spread_vec:CreditSpreadVectorEnv",
     "credit_rl/CrossAsset-v0": "credit_rl.envs.cross_asset:CrossAssetVectorEnv",
 }
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from .vec import SharedConfigVecEnv, episode_start
+from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
@@ -43,7 +43,7 @@ __all__ = ['INSTRUMENTS', 'N_INSTR', 'LEGS', 'DEFAULT_TEMPLATES', 'M_REGIME', 'M
            'table_consts', 'episode_table_nb', 'episode_table', 'step_consts', 'funding_cost_nb', 'trade_cost_nb',
            'target_weights_nb', 'batch_target_weights_nb', 'batch_observe', 'batch_step_nb', 'CrossAssetBatch',
            'CrossAssetEnv', 'rollout', 'convergence_policy', 'premium_policy', 'batch_pnl', 'stress_spells',
-           'rule_scorecard', 'reference_rules', 'CrossAssetVecEnv', 'CrossAssetVectorEnv']
+           'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv', 'CrossAssetVectorEnv']
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #909b4bb0
 INSTRUMENTS = ("cdx_ig", "cdx_hy", "fin", "ind", "util", "lqd", "hyg", "basis_ig")
@@ -741,7 +741,7 @@ def reference_rules(config: CrossAssetConfig) -> dict:
             "premium (LQD vs sleeve)": premium_policy(config)}
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #f845b58d
-class CrossAssetVecEnv(SharedConfigVecEnv):
+class CrossAssetSB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over `CrossAssetBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: CrossAssetConfig | dict | None = None, seed: int | None = None):
         self.batch = CrossAssetBatch(num_envs, config)

@@ -17,7 +17,7 @@ import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
 from .rng import _normal, _uniform, stream_key
-from .vec import SharedConfigVecEnv, episode_start
+from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
@@ -36,7 +36,7 @@ __all__ = ['DRAWS_PER_STEP', 'P_SIDE', 'P_X', 'P_S0', 'P_N', 'P_TAU', 'P_SIGMA_U
            'N_ROWS', 'OBS_NAMES', 'OBS_LOW', 'OBS_HIGH', 'CHUNK', 'LIQUIDITY_ENV_ID', 'LiquidityConfig',
            'kernel_params', 'batch_step', 'batch_reset', 'check_actions', 'LiquidityBatch', 'LiquidityEnv',
            'twap_policy', 'schedule_policy', 'ac_holdings', 'ac_policy', 'liquidity_aware_policy', 'rollout',
-           'LiquidityVecEnv', 'LiquidityVectorEnv']
+           'LiquiditySB3VecEnv', 'LiquidityVectorEnv']
 
 # %% ../../nbs/34_envs.liquidity.ipynb #b571d57b
 @dataclass(frozen=True)
@@ -469,7 +469,7 @@ def rollout(env: LiquidityEnv, policy, seed: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../../nbs/34_envs.liquidity.ipynb #63d334fd
-class LiquidityVecEnv(SharedConfigVecEnv):
+class LiquiditySB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over `LiquidityBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: LiquidityConfig | dict | None = None, seed: int | None = None):
         self.batch = LiquidityBatch(num_envs, config)

@@ -29,7 +29,7 @@ from .rng import next_double, seed_pcg64
 # %% auto #0
 __all__ = ['DAYS_PER_YEAR', 'OBS_NAMES', 'INFO_NAMES', 'rouwenhorst', 'GridSpreadConfig', 'GridMDP', 'cost_table', 'grid_mdp',
            'GridCreditSpreadEnv', 'GridVecArrays', 'alloc_grid_vec', 'grid_vec_reset_nb', 'grid_vec_step_nb',
-           'GridCreditSpreadVecEnv', 'GridCreditSpreadSB3VecEnv']
+           'GridCreditSpreadVectorEnv', 'GridCreditSpreadSB3VecEnv']
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #23ee0891
 def rouwenhorst(n: int,  # number of grid points (>= 2)
@@ -241,7 +241,7 @@ def grid_vec_step_nb(actions, v, cum_P, cum_init, spread_bp, z, positions, cost,
             grid_vec_reset_nb(v, k, -1, cum_init, z, positions, i0, T)
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #5fedef72
-class GridCreditSpreadVecEnv(gym.vector.VectorEnv):
+class GridCreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N GridCreditSpreadEnvs in one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
@@ -261,7 +261,7 @@ class GridCreditSpreadVecEnv(gym.vector.VectorEnv):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #6f3f275e
 @patch
-def _env_seeds(self: GridCreditSpreadVecEnv, seed) -> np.ndarray:
+def _env_seeds(self: GridCreditSpreadVectorEnv, seed) -> np.ndarray:
     "Per-env seeds: int -> seed + k; a sequence of N ints; None -> continue (fresh OS entropy if never seeded)."
     n = self.num_envs
     if seed is None:
@@ -281,16 +281,16 @@ def _reset_all_nb(seeds, v, cum_init, z, positions, i0, T):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #fd5b3e1f
 @patch
-def reset(self: GridCreditSpreadVecEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
+def reset(self: GridCreditSpreadVectorEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
     "Reset every env (int seed: env k gets seed + k); returns (obs float32[N, 3], infos with spread_index)."
-    if options: raise ValueError(f"options are not supported by GridCreditSpreadVecEnv, got {options!r}")
+    if options: raise ValueError(f"options are not supported by GridCreditSpreadVectorEnv, got {options!r}")
     cum_P, cum_init, spread_bp, z, positions, cost, T, i0, _, _ = self._tables
     _reset_all_nb(self._env_seeds(seed), self.v, cum_init, z, positions, i0, T)
     self._needs_reset, self._seeded = False, True
     return self.v.obs.copy(), {"spread_index": self.v.s.copy(), "_spread_index": np.ones(self.num_envs, bool)}
 
 @patch
-def _check_actions(self: GridCreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_actions(self: GridCreditSpreadVectorEnv, actions) -> np.ndarray:
     "Actions as int64[N]; ValueError unless N integers in [0, len(positions))."
     a, n_a, n = np.asarray(actions), len(self.config.positions), self.num_envs
     allowed = f"{n} integers in [0, {n_a}) selecting target weights from positions={self.config.positions}"
@@ -301,14 +301,14 @@ def _check_actions(self: GridCreditSpreadVecEnv, actions) -> np.ndarray:
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #bddaa4b7
 @patch
-def _step_kernel(self: GridCreditSpreadVecEnv, actions) -> GridVecArrays:
+def _step_kernel(self: GridCreditSpreadVectorEnv, actions) -> GridVecArrays:
     "Check the actions and run the kernel; the arrays are overwritten by the next step."
     if self._needs_reset: raise RuntimeError("call reset() before step()")
     grid_vec_step_nb(self._check_actions(actions), self.v, *self._tables)
     return self.v
 
 @patch
-def step(self: GridCreditSpreadVecEnv, actions):
+def step(self: GridCreditSpreadVectorEnv, actions):
     "Step every env; returns obs, rewards (float64, decimal of capital), terminated, truncated (all False), infos."
     v = self._step_kernel(actions)
     done, infos = v.done.copy(), {"spread_index": v.spread_index.copy(), "_spread_index": np.ones(self.num_envs, bool)}
@@ -320,10 +320,10 @@ def step(self: GridCreditSpreadVecEnv, actions):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #57a5cef5
 class GridCreditSpreadSB3VecEnv(VecEnv):
-    "SB3 VecEnv over GridCreditSpreadVecEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+    "SB3 VecEnv over GridCreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
     def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None, reward_scale: float = 1.0):
         if not (np.isfinite(reward_scale) and reward_scale > 0): raise ValueError(f"reward_scale must be a finite number > 0, got {reward_scale!r}")
-        self.venv, self.reward_scale, self._actions = GridCreditSpreadVecEnv(num_envs, config), float(reward_scale), None
+        self.venv, self.reward_scale, self._actions = GridCreditSpreadVectorEnv(num_envs, config), float(reward_scale), None
         super().__init__(self.venv.num_envs, self.venv.single_observation_space, self.venv.single_action_space)
 
     def reset(self) -> np.ndarray:

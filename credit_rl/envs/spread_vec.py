@@ -35,7 +35,7 @@ from ..market.bond import (HALF_SPREAD_BP, LIQ_STRESS, LOG_VOL, N_SPREAD_STATE, 
 __all__ = ['simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb',
            'vec_reset_nb', 'draw_day_nb', 'vec_step_nb', 'vec_step_weights_nb', 'PathVecState', 'PathCostConsts',
            'alloc_path_vec', 'alloc_step', 'load_episode', 'path_book_nb', 'path_step_nb', 'check_vec_config',
-           'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
+           'CreditSpreadVectorEnv', 'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #aa8b0ba6
 class SpreadVecState(NamedTuple):
@@ -140,7 +140,7 @@ def _book_observations(vs, ec, out, day):
     d, m = vs.draws, vs.market
     terminated, truncated = env_status_nb(ec, day)
     for i in range(d.shape[1]):
-        if vs.t[i] + 1 != day: raise RuntimeError("CreditSpreadVecEnv: envs on different episode days")
+        if vs.t[i] + 1 != day: raise RuntimeError("CreditSpreadVectorEnv: envs on different episode days")
         w_new = out.info[1, i]
         observation_nb(d[6, i], d[7, i], d[8, i], m[HALF_SPREAD_BP, i], day, w_new, ec, out.obs[i])
         vs.t[i], vs.position[i] = day, w_new
@@ -271,11 +271,11 @@ def path_step_nb(weights, ps, ec, pc, out):
 def check_vec_config(config: CreditSpreadConfig) -> None:
     "ValueError naming the field if `config` uses a mode the batched twin does not support."
     if config.market_model not in ("single_bond", "synthetic"):
-        raise ValueError(f"CreditSpreadVecEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
+        raise ValueError(f"CreditSpreadVectorEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
                          "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv(config, frame) for this config")
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #431bca62
-class CreditSpreadVecEnv(gym.vector.VectorEnv):
+class CreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N CreditSpreadEnvs stepped by one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
@@ -306,7 +306,7 @@ class CreditSpreadVecEnv(gym.vector.VectorEnv):
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #d1aa08e8
 @patch
-def _env_seeds(self: CreditSpreadVecEnv, seed) -> np.ndarray:
+def _env_seeds(self: CreditSpreadVectorEnv, seed) -> np.ndarray:
     "Per-env seeds for `vec_reset_nb` (-1 = continue the env's episode stream); ValueError naming `seed`."
     n, top = self.num_envs, 2**63 - 1
     if seed is None:
@@ -322,23 +322,23 @@ def _env_seeds(self: CreditSpreadVecEnv, seed) -> np.ndarray:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #31af740e
 @patch
-def _path_reset(self: CreditSpreadVecEnv, i: int, seed: int) -> None:
+def _path_reset(self: CreditSpreadVectorEnv, i: int, seed: int) -> None:
     "Env i's new episode (path mode): seed >= 0 as CreditSpreadEnv.reset(seed=seed), -1 as reset()."
     if seed >= 0: self._episode_rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))  # gymnasium's np_random
     market_seed = seed if seed >= 0 else int(self._episode_rngs[i].integers(0, 2**63 - 1))
     load_episode(self.state, i, self.config, self._bc, self._with_regime, market_seed, self.out.obs)
 
 @patch
-def _current_spread(self: CreditSpreadVecEnv) -> np.ndarray:
+def _current_spread(self: CreditSpreadVectorEnv) -> np.ndarray:
     "Spread of each env's current episode day, bp."
     if not self._path_mode: return self.state.market[SPREAD_BP].copy()
     ps = self.state
     return ps.spread_bp[np.arange(self.num_envs), ps.t + WARMUP_DAYS]
 
 @patch
-def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
+def reset(self: CreditSpreadVectorEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
     "Reset every env (see seeds above); returns (obs float32[N, n_obs], infos)."
-    if options: raise ValueError(f"options are not supported by CreditSpreadVecEnv, got {options!r}")
+    if options: raise ValueError(f"options are not supported by CreditSpreadVectorEnv, got {options!r}")
     seeds = self._env_seeds(seed)
     if self._path_mode:
         for i, s in enumerate(seeds.tolist()): self._path_reset(i, s)
@@ -350,7 +350,7 @@ def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, opti
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #b9971d9e
 @patch
-def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_actions(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Discrete: actions as int64[N], ValueError unless N integers in [0, len(positions)). Continuous: target weights float64[N]."
     if self._continuous: return self._check_weights(actions)
     a, k, n = np.asarray(actions), len(self.config.positions), self.num_envs
@@ -363,7 +363,7 @@ def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #9ce9efe8
 @patch
-def _check_weights(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_weights(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Continuous actions as float64[N] target weights; ValueError unless N finite numbers within +-max_abs_weight."
     n, m = self.num_envs, self.config.max_abs_weight
     allowed = f"{n} finite target weights in [-{m}, {m}] (max_abs_weight), shape ({n}, 1) or ({n},)"
@@ -382,7 +382,7 @@ def _masked(infos: dict, name: str, values: np.ndarray, mask: np.ndarray) -> Non
     if mask.any(): infos[name], infos["_" + name] = np.where(mask, values, np.zeros_like(values)), mask.copy()
 
 @patch
-def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
+def _step_infos(self: CreditSpreadVectorEnv, done: np.ndarray) -> dict:
     "Infos of a step as SyncVectorEnv(SAME_STEP) lays them out, `done` = envs that were just reset."
     running, info, vs, infos = ~done, self.out.info, self.state, {}
     for k, name in enumerate(INFO_NAMES):
@@ -402,7 +402,7 @@ def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #afbec3d8
 @patch
-def _advance(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _advance(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Check `actions`, step every env with its kernel, autoreset (in Python in path mode); returns the done mask."
     if self._needs_reset: raise RuntimeError("call reset() before step()")
     a, out = self._check_actions(actions), self.out
@@ -422,7 +422,7 @@ def _advance(self: CreditSpreadVecEnv, actions) -> np.ndarray:
     return out.terminated | out.truncated
 
 @patch
-def step(self: CreditSpreadVecEnv, actions):
+def step(self: CreditSpreadVectorEnv, actions):
     "Step every env (same-step autoreset); returns obs, rewards (float64), terminations, truncations, infos."
     done = self._advance(actions)
     out = self.out
@@ -430,10 +430,10 @@ def step(self: CreditSpreadVecEnv, actions):
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #6f9f6a71
 class CreditSpreadSB3VecEnv(VecEnv):
-    "SB3 VecEnv over CreditSpreadVecEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+    "SB3 VecEnv over CreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
 
     def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None, step_infos: bool = True):
-        self.venv = CreditSpreadVecEnv(num_envs, config)
+        self.venv = CreditSpreadVectorEnv(num_envs, config)
         self.step_infos, self._actions = step_infos, None
         super().__init__(self.venv.num_envs, self.venv.single_observation_space, self.venv.single_action_space)
 
