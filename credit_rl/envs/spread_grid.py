@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-from stable_baselines3.common.vec_env import VecEnv
+from .vec import SharedConfigSB3VecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import trade_cost
@@ -319,7 +319,7 @@ def step(self: GridCreditSpreadVectorEnv, actions):
     return v.obs.copy(), v.reward.copy(), done, np.zeros(self.num_envs, bool), infos
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #57a5cef5
-class GridCreditSpreadSB3VecEnv(VecEnv):
+class GridCreditSpreadSB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over GridCreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
     def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None, reward_scale: float = 1.0):
         if not (np.isfinite(reward_scale) and reward_scale > 0): raise ValueError(f"reward_scale must be a finite number > 0, got {reward_scale!r}")
@@ -328,10 +328,8 @@ class GridCreditSpreadSB3VecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         "Reset every env with the seeds of `seed()` if given (then forgotten, as in DummyVecEnv)."
-        seeds = None if all(s is None for s in self._seeds) else [int(s) for s in self._seeds]
-        obs, infos = self.venv.reset(seed=seeds)
+        obs, infos = self.venv.reset(seed=self._take_seeds())
         self.reset_infos = [dict(spread_index=s) for s in infos["spread_index"].tolist()]
-        self._reset_seeds(); self._reset_options()
         return obs
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #0924569f
@@ -352,28 +350,9 @@ def step_wait(self: GridCreditSpreadSB3VecEnv):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #54382504
 @patch
-def get_attr(self: GridCreditSpreadSB3VecEnv, attr_name: str, indices=None) -> list:
-    "Attribute `attr_name` of the (shared) plain env for each env in `indices`."
-    return [getattr(self.venv.single_env, attr_name) for _ in self._get_indices(indices)]
-
-@patch
-def set_attr(self: GridCreditSpreadSB3VecEnv, attr_name: str, value, indices=None) -> None:
-    "Not supported: the N envs share one config; build a new GridCreditSpreadSB3VecEnv instead."
-    raise NotImplementedError(f"set_attr({attr_name!r}): GridCreditSpreadSB3VecEnv envs share one config; make a new one")
-
-@patch
-def env_method(self: GridCreditSpreadSB3VecEnv, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
-    "Not supported: there are no per-env Python objects."
-    raise NotImplementedError(f"env_method({method_name!r}): GridCreditSpreadSB3VecEnv has no per-env objects")
-
-@patch
-def env_is_wrapped(self: GridCreditSpreadSB3VecEnv, wrapper_class, indices=None) -> list[bool]:
-    "No env is wrapped (wrap the VecEnv instead, e.g. VecMonitor)."
-    return [False for _ in self._get_indices(indices)]
-
-@patch
-def close(self: GridCreditSpreadSB3VecEnv) -> None:
-    "Nothing to release."
+def _attr_sources(self: GridCreditSpreadSB3VecEnv) -> list:
+    "Shared attributes come from the plain env first (its unbatched spaces, `mdp`, `config`), as `DummyVecEnv` over it gives."
+    return [self.venv.single_env, self.venv, self]
 
 for _name in [n for n in vars(GridCreditSpreadSB3VecEnv) if n.startswith("_orig_")]: delattr(GridCreditSpreadSB3VecEnv, _name)
 abc.update_abstractmethods(GridCreditSpreadSB3VecEnv)

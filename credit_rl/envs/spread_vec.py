@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-from stable_baselines3.common.vec_env import VecEnv
+from .vec import SharedConfigSB3VecEnv
 
 from ..config import from_dict
 from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
@@ -429,8 +429,9 @@ def step(self: CreditSpreadVectorEnv, actions):
     return (out.obs.copy(), out.reward.copy(), out.terminated.copy(), out.truncated.copy(), self._step_infos(done))
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #6f9f6a71
-class CreditSpreadSB3VecEnv(VecEnv):
+class CreditSpreadSB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over CreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+    per_env_attrs = ("market_seed",)
 
     def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None, step_infos: bool = True):
         self.venv = CreditSpreadVectorEnv(num_envs, config)
@@ -439,12 +440,9 @@ class CreditSpreadSB3VecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         "Reset every env with the seeds of `seed()` if given (then forgotten, as in DummyVecEnv)."
-        seeds = None if all(s is None for s in self._seeds) else self._seeds
-        if any(self._options): raise ValueError(f"reset options are not supported by CreditSpreadSB3VecEnv, got {self._options!r}")
-        obs, infos = self.venv.reset(seed=seeds)
+        obs, infos = self.venv.reset(seed=self._take_seeds())
         self.reset_infos = [dict(spread_bp=s, position=w, market_seed=m) for s, w, m in
                             zip(infos["spread_bp"].tolist(), infos["position"].tolist(), infos["market_seed"].tolist())]
-        self._reset_seeds(); self._reset_options()
         return obs
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #ca8d0b85
@@ -474,31 +472,9 @@ def step_wait(self: CreditSpreadSB3VecEnv):
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #ea7ced78
 @patch
-def get_attr(self: CreditSpreadSB3VecEnv, attr_name: str, indices=None) -> list:
-    "Attribute `attr_name` for each env in `indices` (`market_seed` per env, others shared)."
-    idx = self._get_indices(indices)
-    if attr_name == "market_seed": return [int(self.venv.state.market_seed[i]) for i in idx]
-    return [getattr(self.venv, attr_name) for _ in idx]
-
-@patch
-def set_attr(self: CreditSpreadSB3VecEnv, attr_name: str, value, indices=None) -> None:
-    "Not supported: the N envs share one compiled config; build a new CreditSpreadSB3VecEnv instead."
-    raise NotImplementedError(f"set_attr({attr_name!r}): CreditSpreadSB3VecEnv envs share one config; make a new one")
-
-@patch
-def env_method(self: CreditSpreadSB3VecEnv, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
-    "Not supported: there are no per-env Python objects."
-    raise NotImplementedError(f"env_method({method_name!r}): CreditSpreadSB3VecEnv has no per-env objects")
-
-@patch
-def env_is_wrapped(self: CreditSpreadSB3VecEnv, wrapper_class, indices=None) -> list[bool]:
-    "No env is wrapped (wrap the VecEnv instead, e.g. VecMonitor, VecNormalize)."
-    return [False for _ in self._get_indices(indices)]
-
-@patch
-def close(self: CreditSpreadSB3VecEnv) -> None:
-    "Close the underlying vector env."
-    self.venv.close()
+def _per_env_attr(self: CreditSpreadSB3VecEnv, attr_name: str) -> list:
+    "`market_seed` of each env (the other attributes are shared: `envs.vec.SharedConfigSB3VecEnv.get_attr`)."
+    return self.venv.state.market_seed.tolist()
 
 # @patch kept VecEnv's abstract stubs as `_orig_<name>`: drop them, then let abc see the class is complete
 for _name in [n for n in vars(CreditSpreadSB3VecEnv) if n.startswith("_orig_")]: delattr(CreditSpreadSB3VecEnv, _name)

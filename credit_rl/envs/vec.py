@@ -11,18 +11,47 @@ __all__ = ['SharedConfigSB3VecEnv', 'episode_start']
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 class SharedConfigSB3VecEnv(VecEnv):
-    "VecEnv plumbing for a batch that shares one frozen config and has no per-env Python objects."
-    def close(self): pass
-    def _indices(self, indices): return range(self.num_envs) if indices is None else ([indices] if isinstance(indices, int) else list(indices))
-    def get_attr(self, attr_name: str, indices=None):
-        "Attribute of the shared config (or of this VecEnv), once per requested env."
-        src = self.config if hasattr(self, "config") and hasattr(self.config, attr_name) else self
-        return [getattr(src, attr_name, None) for _ in self._indices(indices)]
+    "SB3 VecEnv plumbing for a batch that shares one frozen config and has no per-env Python objects."
+    per_env_attrs: tuple = ()   # attribute names whose value differs per env (see `_per_env_attr`)
+
+    def _per_env_attr(self, attr_name: str) -> list:
+        "Values of per-env attribute `attr_name`, one per env (twins with `per_env_attrs` override this)."
+        raise AttributeError(attr_name)
+
+    def _attr_sources(self) -> list:
+        "Objects holding the shared attributes, searched in order: the gymnasium vector env, the config, this adapter."
+        return [o for o in (getattr(self, "venv", None), getattr(self, "config", None)) if o is not None] + [self]
+
+    def get_attr(self, attr_name: str, indices=None) -> list:
+        "Attribute `attr_name` once per requested env: per env if in `per_env_attrs`, else shared; AttributeError if none has it."
+        idx = self._get_indices(indices)
+        if attr_name in self.per_env_attrs:
+            values = self._per_env_attr(attr_name)
+            return [values[i] for i in idx]
+        for src in self._attr_sources():
+            if hasattr(src, attr_name): return [getattr(src, attr_name) for _ in idx]
+        raise AttributeError(f"{type(self).__name__}: no attribute {attr_name!r} (nor has its vector env or config)")
+
     def set_attr(self, attr_name: str, value, indices=None):
-        raise AttributeError(f"cannot set {attr_name!r}: the envs share one frozen config; build a new VecEnv")
+        raise NotImplementedError(f"set_attr({attr_name!r}): the envs of {type(self).__name__} share one config; make a new one")
+
     def env_method(self, method_name: str, *args, indices=None, **kwargs):
-        raise AttributeError(f"no per-env objects to call {method_name!r} on (batched numba envs)")
-    def env_is_wrapped(self, wrapper_class, indices=None): return [False for _ in self._indices(indices)]
+        raise NotImplementedError(f"env_method({method_name!r}): {type(self).__name__} has no per-env objects (batched numba envs)")
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        "No env is wrapped (wrap the VecEnv instead, e.g. VecMonitor, VecNormalize)."
+        return [False for _ in self._get_indices(indices)]
+
+    def close(self) -> None:
+        "Close the twin's gymnasium vector env, if it has one."
+        if getattr(self, "venv", None) is not None: self.venv.close()
+
+    def _take_seeds(self) -> list[int] | None:
+        "The seeds given by `seed()` (None if none was), then forgotten as in DummyVecEnv; options are not supported."
+        if any(self._options): raise ValueError(f"reset options are not supported by {type(self).__name__}, got {self._options!r}")
+        seeds = None if all(s is None for s in self._seeds) else [int(s) for s in self._seeds]
+        self._reset_seeds(); self._reset_options()
+        return seeds
 
 # %% ../../nbs/32_envs.vec.ipynb #5c0vec05
 def episode_start(env, seed: int | None, last_episode: int, high: int) -> tuple[int, int]:
