@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
+from . import env_config
 from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
@@ -588,10 +589,7 @@ class CrossAssetEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: CrossAssetConfig | dict | None = None, **overrides):
-        if isinstance(config, dict): config = from_dict(CrossAssetConfig, config)
-        config = config or CrossAssetConfig()
-        if overrides: config = dataclasses.replace(config, **overrides)   # re-validated
-        self._batch = CrossAssetBatch(1, config)
+        self._batch = CrossAssetBatch(1, env_config(CrossAssetConfig, config, overrides))
         self.config = c = self._batch.config
         self.action_space = (spaces.Discrete(len(c.templates)) if c.action_mode == "discrete"
                              else spaces.Box(-1.0, 1.0, shape=(N_INSTR,), dtype=np.float32))
@@ -812,7 +810,4 @@ class CrossAssetVectorEnv(gym.vector.VectorEnv):
         return obs.copy(), rewards.copy(), term.copy(), trunc.copy(), infos
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #89ddbe62
-CROSS_ASSET_ENV_ID = "credit_rl/CrossAsset-v0"
-if CROSS_ASSET_ENV_ID not in gym.registry:
-    gym.register(id=CROSS_ASSET_ENV_ID, entry_point="credit_rl.envs.cross_asset:CrossAssetEnv",
-                 vector_entry_point="credit_rl.envs.cross_asset:CrossAssetVectorEnv")
+CROSS_ASSET_ENV_ID = "credit_rl/CrossAsset-v0"   # registered by `credit_rl.envs` (with CrossAssetVectorEnv as its vector entry point)

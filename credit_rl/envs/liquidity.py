@@ -17,6 +17,7 @@ import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
 from .rng import _normal, _uniform, stream_key
+from . import env_config
 from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
@@ -382,8 +383,8 @@ class LiquidityEnv(gym.Env):
     "Work an order of `config.quantity` units within `config.n_steps` steps; action = fraction of the remaining order to send."
     metadata = {"render_modes": []}
 
-    def __init__(self, config: LiquidityConfig | dict | None = None):
-        self._batch = LiquidityBatch(1, config)
+    def __init__(self, config: LiquidityConfig | dict | None = None, **overrides):
+        self._batch = LiquidityBatch(1, env_config(LiquidityConfig, config, overrides))
         self.config = self._batch.config
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
@@ -508,8 +509,8 @@ class LiquidityVectorEnv(gym.vector.VectorEnv):
     "gymnasium VectorEnv over `LiquidityBatch` (autoreset_mode SAME_STEP; step details as arrays in infos)."
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int, config: LiquidityConfig | dict | None = None):
-        self.batch = LiquidityBatch(num_envs, config)
+    def __init__(self, num_envs: int = 1, config: LiquidityConfig | dict | None = None, **overrides):
+        self.batch = LiquidityBatch(num_envs, env_config(LiquidityConfig, config, overrides))
         self.config, self.num_envs, self.render_mode, self._started = self.batch.config, self.batch.num_envs, None, False
         self.single_observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
         self.single_action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
@@ -538,6 +539,4 @@ class LiquidityVectorEnv(gym.vector.VectorEnv):
         return obs.copy(), rewards.copy(), term.copy(), trunc.copy(), infos
 
 # %% ../../nbs/34_envs.liquidity.ipynb #c2b5cb35
-LIQUIDITY_ENV_ID = "credit_rl/Liquidity-v0"
-if LIQUIDITY_ENV_ID not in gym.registry:
-    gym.register(id=LIQUIDITY_ENV_ID, entry_point="credit_rl.envs.liquidity:LiquidityEnv")
+LIQUIDITY_ENV_ID = "credit_rl/Liquidity-v0"   # registered by `credit_rl.envs` (with LiquidityVectorEnv as its vector entry point)

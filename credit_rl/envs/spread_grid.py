@@ -20,6 +20,7 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+from . import env_config
 from .vec import SharedConfigSB3VecEnv
 
 from ..config import ParamsError, from_dict, param, validate
@@ -123,9 +124,8 @@ class GridCreditSpreadEnv(gym.Env):
     "Spread trading on the Markov-chain grid: Discrete actions = target weights `config.positions`, reward as `CreditSpreadEnv`."
     metadata = {"render_modes": []}
 
-    def __init__(self, config: GridSpreadConfig | dict | None = None):
-        if isinstance(config, dict): config = from_dict(GridSpreadConfig, config)
-        self.config = config = config or GridSpreadConfig()
+    def __init__(self, config: GridSpreadConfig | dict | None = None, **overrides):
+        self.config = config = env_config(GridSpreadConfig, config, overrides)
         self.mdp = grid_mdp(config)
         self._cum_transition = np.cumsum(self.mdp.transition, axis=1)
         self._cum_initial = np.cumsum(self.mdp.initial_dist)
@@ -245,10 +245,10 @@ class GridCreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N GridCreditSpreadEnvs in one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None):
+    def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None, **overrides):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.single_env = env = GridCreditSpreadEnv(config)           # spaces and tables of the plain env
+        self.single_env = env = GridCreditSpreadEnv(config, **overrides)           # spaces and tables of the plain env
         self.config, self.mdp, self.num_envs = env.config, env.mdp, int(num_envs)
         self.single_observation_space, self.single_action_space = env.observation_space, env.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -18,6 +18,7 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+from . import env_config
 from .vec import SharedConfigSB3VecEnv
 
 from ..config import from_dict
@@ -279,11 +280,10 @@ class CreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N CreditSpreadEnvs stepped by one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None):
+    def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None, **overrides):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
-        self.config = c = config or CreditSpreadConfig()
+        self.config = c = env_config(CreditSpreadConfig, config, overrides)
         check_vec_config(c)
         n = self.num_envs = int(num_envs)
         self._kp, self._ec = kernel_params(c.market), env_consts(c)
