@@ -187,8 +187,8 @@ def test_ppo_60s_score():
 
 def _twin_vs_plain(config, n, seed, n_steps, action_seed=0):
     "Step the batched twin and n plain envs with the same random actions; assert bitwise equality; count episodes."
-    from credit_rl.envs.spread_grid import GridCreditSpreadVecEnv
-    rng, venv = np.random.default_rng(action_seed), GridCreditSpreadVecEnv(n, config)
+    from credit_rl.envs.spread_grid import GridCreditSpreadVectorEnv
+    rng, venv = np.random.default_rng(action_seed), GridCreditSpreadVectorEnv(n, config)
     envs = [GridCreditSpreadEnv(config) for _ in range(n)]
     obs_v, _ = venv.reset(seed=seed)
     assert obs_v.tobytes() == np.stack([e.reset(seed=seed + k)[0] for k, e in enumerate(envs)]).tobytes()

@@ -17,7 +17,7 @@ from credit_rl.config import ParamsError
 from credit_rl.costs import cost_breakdown
 from credit_rl.envs.cross_asset import (C_BASIS, C_OBS, C_REGIME, C_RET, C_SIGMA, C_STRESS, C_VOL, CROSS_ASSET_ENV_ID, DEFAULT_TEMPLATES,
                                         INFO_NAMES, INSTRUMENTS, LEGS, N_COLS, N_MKT_OBS, N_OBS, OBS_NAMES, CrossAssetBatch,
-                                        CrossAssetConfig, CrossAssetEnv, CrossAssetVecEnv, CrossAssetVectorEnv, batch_pnl,
+                                        CrossAssetConfig, CrossAssetEnv, CrossAssetSB3VecEnv, CrossAssetVectorEnv, batch_pnl,
                                         convergence_policy, episode_table, episode_table_nb, market_days, premium_policy,
                                         rollout, table_consts, RV_FIELDS, N_RV_STATE, relative_value_consts, _relative_value_day)
 from credit_rl.market.synthetic import FIELDS, simulate_market
@@ -230,7 +230,7 @@ def test_sb3_vecenv_and_gymnasium_vector_env_match_the_batch():
     acts = random_actions(np.random.default_rng(2), 4, c, 15)
     batch = CrossAssetBatch(4, c)
     ob = [batch.reset(seeds=50).copy()] + [batch.step(a)[0].copy() for a in acts]
-    ve = CrossAssetVecEnv(4, c, seed=50)
+    ve = CrossAssetSB3VecEnv(4, c, seed=50)
     ov = [ve.reset()]
     for s, a in enumerate(acts):
         o, r, d, infos = ve.step(a)

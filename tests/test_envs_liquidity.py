@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from credit_rl.config import ParamsError, from_dict
 from credit_rl.envs.liquidity import (INFO_NAMES, S_MID, S_QUOTE_MULT, S_RESP, S_STRESS, LIQUIDITY_ENV_ID, LiquidityBatch, LiquidityConfig, LiquidityEnv,
-                                      LiquidityVecEnv, ac_holdings, ac_policy, liquidity_aware_policy, rollout,
+                                      LiquiditySB3VecEnv, ac_holdings, ac_policy, liquidity_aware_policy, rollout,
                                       schedule_policy, twap_policy)
 from credit_rl.references import ac_cost_moments
 
@@ -134,7 +134,7 @@ def test_batch_env_k_is_bitwise_the_single_env_in_batches_of_1_and_64(cfg):
 
 
 def test_vecenv_matches_batch_and_sb3_conventions():
-    venv = LiquidityVecEnv(8, LiquidityConfig(n_steps=4), seed=3)
+    venv = LiquiditySB3VecEnv(8, LiquidityConfig(n_steps=4), seed=3)
     batch = LiquidityBatch(8, LiquidityConfig(n_steps=4))
     np.testing.assert_array_equal(venv.reset(), batch.reset(seeds=3))
     for t in range(9):
@@ -152,7 +152,7 @@ def test_vecenv_matches_batch_and_sb3_conventions():
 
 def test_sb3_ppo_smoke_on_vecenv():
     from stable_baselines3 import PPO
-    model = PPO("MlpPolicy", LiquidityVecEnv(4, seed=0), n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    model = PPO("MlpPolicy", LiquiditySB3VecEnv(4, seed=0), n_steps=32, batch_size=32, n_epochs=1, seed=0)
     model.learn(total_timesteps=128)
     action, _ = model.predict(np.ones(6, np.float32), deterministic=True)
     assert action.shape == (1,) and 0 <= action[0] <= 1

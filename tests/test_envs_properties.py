@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) of CreditSpreadEnv and its batched twin CreditSpreadVecEnv.
+"""Property tests (hypothesis) of CreditSpreadEnv and its batched twin CreditSpreadVectorEnv.
 
 The calibrated-market modes (market_model 'synthetic', continuous sizing) get the same properties below
 `synthetic_configs`: random bonds, books and action sequences stay finite; bad Box actions raise.
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from credit_rl.config import ParamsError, from_dict
 from credit_rl.envs.spread import INFO_NAMES, OBS_CLIP, CreditSpreadConfig, CreditSpreadEnv
-from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVecEnv
+from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVectorEnv
 from credit_rl.market.bond import SpreadProcessParams
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,7 +88,7 @@ def test_single_env_random_configs_and_actions_stay_finite_many(cfg, seed, actio
 @FAST
 @given(cfg=configs(), seed=st.integers(0, 2**40), action_seed=st.integers(0, 2**32))
 def test_vector_env_random_configs_and_actions_stay_finite_across_autoresets(cfg, seed, action_seed):
-    venv = CreditSpreadVecEnv(4, dataclasses.replace(cfg, episode_days=min(cfg.episode_days, 40)))
+    venv = CreditSpreadVectorEnv(4, dataclasses.replace(cfg, episode_days=min(cfg.episode_days, 40)))
     obs, _ = venv.reset(seed=seed)
     assert np.isfinite(obs).all() and venv.observation_space.contains(obs)
     for t, a in enumerate(np.random.default_rng(action_seed).integers(0, len(cfg.positions), (100, 4))):
@@ -124,7 +124,7 @@ BAD_ELEMENTS = st.one_of(st.sampled_from([np.nan, np.inf, -np.inf, 0.5, 1.0]),
 @FAST
 @given(n=st.integers(1, 8), data=st.data())
 def test_vector_env_and_sb3_adapter_reject_bad_actions(n, data):
-    venv, sb3 = CreditSpreadVecEnv(n), CreditSpreadSB3VecEnv(n)
+    venv, sb3 = CreditSpreadVectorEnv(n), CreditSpreadSB3VecEnv(n)
     venv.reset(seed=0); sb3.reset()
     actions = np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=object)
     actions[data.draw(st.integers(0, n - 1))] = data.draw(BAD_ELEMENTS)
@@ -164,7 +164,7 @@ def test_invalid_env_config_raises_naming_the_field(bad):
     with pytest.raises(ParamsError, match=name):
         from_dict(CreditSpreadConfig, {name: value})
     with pytest.raises(ParamsError, match=name):
-        CreditSpreadVecEnv(2, {name: value})
+        CreditSpreadVectorEnv(2, {name: value})
 
 
 @FAST
@@ -190,7 +190,7 @@ def test_invalid_market_config_raises_naming_the_field(bad):
 ])
 def test_invalid_config_examples_name_the_field(config, field):
     for make in (lambda: from_dict(CreditSpreadConfig, config), lambda: CreditSpreadEnv(config),
-                 lambda: CreditSpreadVecEnv(3, config), lambda: CreditSpreadSB3VecEnv(3, config)):
+                 lambda: CreditSpreadVectorEnv(3, config), lambda: CreditSpreadSB3VecEnv(3, config)):
         with pytest.raises(ParamsError) as err:
             make()
         assert field in str(err.value), str(err.value)
@@ -201,7 +201,7 @@ def test_constructor_checks_positions_and_num_envs():
         CreditSpreadConfig(positions=(float("inf"), 0.0))
     for bad in (0, -3, 2.0, True, "8"):
         with pytest.raises(ValueError, match="num_envs"):
-            CreditSpreadVecEnv(bad)
+            CreditSpreadVectorEnv(bad)
 
 
 @pytest.mark.parametrize("market, positions", [

@@ -178,7 +178,7 @@ def test_real_ig_statistics_fall_inside_simulated_bands():
 # --- the calibrated market: market_model 'synthetic' / 'real', regime features, continuous sizing (issue 4 / 5) ---
 from credit_rl.envs.spread import (REGIME_OBS_NAMES, PathMarket, bond_consts, path_observations,  # noqa: E402
                                    prepare_frame, regime_features, regime_reference, synthetic_path)
-from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVecEnv  # noqa: E402
+from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVectorEnv  # noqa: E402
 from credit_rl.market.synthetic import MarketParams, simulate_market  # noqa: E402
 
 SYN = CreditSpreadConfig(market_model="synthetic")
@@ -346,11 +346,11 @@ def test_real_shared_data_march_2020_is_filtered_as_stress():
 def test_batched_twin_rejects_the_mode_it_does_not_batch():
     """Real-data episodes need a frame: the twin (synthetic and single_bond, discrete and continuous) says so."""
     cfg = {"market_model": "real"}
-    for make in (lambda: CreditSpreadVecEnv(2, cfg), lambda: CreditSpreadSB3VecEnv(2, cfg)):
+    for make in (lambda: CreditSpreadVectorEnv(2, cfg), lambda: CreditSpreadSB3VecEnv(2, cfg)):
         with pytest.raises(ValueError, match="market_model='real'"):
             make()
     for cfg in ({"market_model": "synthetic"}, {"action_type": "continuous"}):
-        assert CreditSpreadVecEnv(2, cfg).num_envs == 2
+        assert CreditSpreadVectorEnv(2, cfg).num_envs == 2
 
 
 def test_sb3_ppo_smoke_on_the_synthetic_market_with_continuous_sizing():

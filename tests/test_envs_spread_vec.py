@@ -1,4 +1,4 @@
-"""CreditSpreadVecEnv (the batched twin of CreditSpreadEnv): exact trajectory identity with the single env, independence
+"""CreditSpreadVectorEnv (the batched twin of CreditSpreadEnv): exact trajectory identity with the single env, independence
 of the batch size, equality with gymnasium's SyncVectorEnv and SB3's DummyVecEnv, and an SB3 PPO run on the adapter.
 
 Exactness, stated: rewards, P&L parts, market state and spread history are compared bitwise as float64 (their uint64
@@ -10,7 +10,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from credit_rl.envs.spread import INFO_NAMES, CreditSpreadConfig, CreditSpreadEnv, env_consts
-from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, alloc_vec, vec_reset_nb,
+from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVectorEnv, alloc_vec, vec_reset_nb,
                                        vec_step_nb)
 from credit_rl.market.bond import kernel_params
 
@@ -66,7 +66,7 @@ def test_batched_kernel_equals_single_envs_bitwise(name):
 
 def _trajectory(n, k, seed, n_steps, cfg):
     "Rewards and observations of env k in a batch of n (env k seeded seed + k), actions a function of (step, k)."
-    venv = CreditSpreadVecEnv(n, cfg)
+    venv = CreditSpreadVectorEnv(n, cfg)
     venv.reset(seed=[seed + j for j in range(n)])
     rewards, observations = [], []
     for t in range(n_steps):
@@ -81,7 +81,7 @@ def test_env_k_is_identical_in_batches_of_1_and_64(k):
     """Env k's path does not depend on the envs beside it: batch of 64 vs a batch of 1 with env k's seed."""
     cfg = CreditSpreadConfig(episode_days=100)                              # 300 steps cross two autoresets
     r64, o64, s64 = _trajectory(64, k, 5000, 300, cfg)
-    venv = CreditSpreadVecEnv(1, cfg)
+    venv = CreditSpreadVectorEnv(1, cfg)
     venv.reset(seed=[5000 + k])
     r1, o1 = [], []
     for t in range(300):
@@ -93,7 +93,7 @@ def test_env_k_is_identical_in_batches_of_1_and_64(k):
 
 
 def test_reset_with_seed_is_deterministic_and_unseeded_resets_continue_the_streams():
-    venv = CreditSpreadVecEnv(8)
+    venv = CreditSpreadVectorEnv(8)
     a = venv.reset(seed=3)[0]
     steps_a = [venv.step(np.full(8, 2))[1] for _ in range(5)]
     b = venv.reset(seed=3)[0]
@@ -121,7 +121,7 @@ def _assert_same_infos(a, b, path="infos"):
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_gymnasium_vector_env_equals_sync_vector_env(name):
     cfg, n = CONFIGS[name], 6
-    ours = CreditSpreadVecEnv(n, cfg)
+    ours = CreditSpreadVectorEnv(n, cfg)
     ref = gym.vector.SyncVectorEnv([lambda: CreditSpreadEnv(cfg)] * n, autoreset_mode=AutoresetMode.SAME_STEP)
     assert ours.metadata["autoreset_mode"] == ref.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     for x, y in zip(ours.reset(seed=77), ref.reset(seed=77)): _assert_same_infos(x, y)
@@ -177,7 +177,7 @@ def test_adapter_attributes_and_unsupported_methods():
 
 
 def test_step_before_reset_and_bad_seeds_raise():
-    venv = CreditSpreadVecEnv(2)
+    venv = CreditSpreadVectorEnv(2)
     with pytest.raises(RuntimeError, match="reset"):
         venv.step([0, 0])
     for bad in (-1, 2**63, 1.5, [1], [1, -2], "7"):
@@ -191,7 +191,7 @@ def test_make_vec_builds_the_batched_twin():
     import credit_rl.envs  # noqa: F401  (registers the ids and their vector entry points)
     venv = gym.make_vec("credit_rl/CreditSpread-v0", num_envs=16, vectorization_mode="vector_entry_point",
                         config={"positions": [0.0, 1.0]})
-    assert isinstance(venv, CreditSpreadVecEnv) and venv.num_envs == 16
+    assert isinstance(venv, CreditSpreadVectorEnv) and venv.num_envs == 16
     assert venv.single_action_space.n == 2
     obs, _ = venv.reset(seed=0)
     assert_bitwise(obs[3], CreditSpreadEnv({"positions": [0.0, 1.0]}).reset(seed=3)[0], "obs of env 3")
@@ -226,10 +226,10 @@ def _actions(cfg, n_steps, n, seed):
 
 @pytest.mark.parametrize("name", list(TWIN_CONFIGS))
 def test_twin_equals_single_envs_bitwise_on_the_calibrated_market_and_continuous_actions(name):
-    """CreditSpreadVecEnv vs N plain envs, same seeds and actions, across autoresets: obs, rewards, flags, P&L parts,
+    """CreditSpreadVectorEnv vs N plain envs, same seeds and actions, across autoresets: obs, rewards, flags, P&L parts,
     path infos (VIX, liquidity stress, regime) and market seeds identical."""
     cfg, n, n_steps = TWIN_CONFIGS[name], 4, 22
-    venv, envs = CreditSpreadVecEnv(n, cfg), [CreditSpreadEnv(cfg) for _ in range(n)]
+    venv, envs = CreditSpreadVectorEnv(n, cfg), [CreditSpreadEnv(cfg) for _ in range(n)]
     obs, infos = venv.reset(seed=300)
     assert obs.shape == (n, len(envs[0].obs_names)) and venv.single_observation_space == envs[0].observation_space
     assert venv.single_action_space == envs[0].action_space
@@ -261,7 +261,7 @@ def test_synthetic_twin_equals_sync_vector_env_and_dummy_vec_env():
     """gymnasium layout of the infos (path keys included) and SB3 adapter equal SyncVectorEnv / DummyVecEnv."""
     from stable_baselines3.common.vec_env import DummyVecEnv
     cfg, n = TWIN_CONFIGS["synthetic, continuous"], 3
-    ours = CreditSpreadVecEnv(n, cfg)
+    ours = CreditSpreadVectorEnv(n, cfg)
     ref = gym.vector.SyncVectorEnv([lambda: CreditSpreadEnv(cfg)] * n, autoreset_mode=AutoresetMode.SAME_STEP)
     for x, y in zip(ours.reset(seed=11), ref.reset(seed=11)): _assert_same_infos(x, y)
     acts = _actions(cfg, 16, n, 5)
@@ -282,8 +282,8 @@ def test_synthetic_twin_equals_sync_vector_env_and_dummy_vec_env():
 
 def test_twin_rejects_real_data_and_bad_continuous_actions():
     with pytest.raises(ValueError, match="market_model='real'"):
-        CreditSpreadVecEnv(2, {"market_model": "real"})
-    venv = CreditSpreadVecEnv(2, {"action_type": "continuous", "max_abs_weight": 1.5})
+        CreditSpreadVectorEnv(2, {"market_model": "real"})
+    venv = CreditSpreadVectorEnv(2, {"action_type": "continuous", "max_abs_weight": 1.5})
     venv.reset(seed=0)
     for bad, msg in (([0.1, np.inf], "env 1 got inf"), ([[0.1], [1.6]], "env 1 got 1.6"), ([0.1], r"shape \(1,\)"),
                      (["a", "b"], "finite target weights"), (["0", "1"], "dtype <U1"), ([True, False], "dtype bool")):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from credit_rl.agents.ppo import PPOConfig
-from credit_rl.envs.liquidity import LiquidityConfig, LiquidityVecEnv, ac_holdings, schedule_policy, twap_policy
+from credit_rl.envs.liquidity import LiquidityConfig, LiquiditySB3VecEnv, ac_holdings, schedule_policy, twap_policy
 from credit_rl.studies.execution import (ExecutionChapterParams, ExecutionTrainConfig, ExecutionTrainVecEnv, agent_policy,
                                  evaluate_execution, exact_linear_objective, objective, objective_ci, policy_table,
                                  relative_gap, train_execution_ppo, twap_reward_scale)
@@ -71,7 +71,7 @@ def test_relative_gap_detects_a_worse_schedule():
 
 def test_noise_removed_reward_is_deterministic_in_the_linear_setting():
     venv = ExecutionTrainVecEnv(256, AC, seed=1, reward_scale=2.0, train_reward="noise_removed")
-    plain = LiquidityVecEnv(256, AC, seed=1)
+    plain = LiquiditySB3VecEnv(256, AC, seed=1)
     venv.reset(); plain.reset()
     totals_nr, totals_env = np.zeros(256), np.zeros(256)
     for _ in range(AC.n_steps):

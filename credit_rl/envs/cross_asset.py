@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from .vec import SharedConfigVecEnv, episode_start
+from . import env_config
+from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
@@ -43,7 +44,7 @@ __all__ = ['INSTRUMENTS', 'N_INSTR', 'LEGS', 'DEFAULT_TEMPLATES', 'M_REGIME', 'M
            'table_consts', 'episode_table_nb', 'episode_table', 'step_consts', 'funding_cost_nb', 'trade_cost_nb',
            'target_weights_nb', 'batch_target_weights_nb', 'batch_observe', 'batch_step_nb', 'CrossAssetBatch',
            'CrossAssetEnv', 'rollout', 'convergence_policy', 'premium_policy', 'batch_pnl', 'stress_spells',
-           'rule_scorecard', 'reference_rules', 'CrossAssetVecEnv', 'CrossAssetVectorEnv']
+           'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv', 'CrossAssetVectorEnv']
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #909b4bb0
 INSTRUMENTS = ("cdx_ig", "cdx_hy", "fin", "ind", "util", "lqd", "hyg", "basis_ig")
@@ -588,10 +589,7 @@ class CrossAssetEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: CrossAssetConfig | dict | None = None, **overrides):
-        if isinstance(config, dict): config = from_dict(CrossAssetConfig, config)
-        config = config or CrossAssetConfig()
-        if overrides: config = dataclasses.replace(config, **overrides)   # re-validated
-        self._batch = CrossAssetBatch(1, config)
+        self._batch = CrossAssetBatch(1, env_config(CrossAssetConfig, config, overrides))
         self.config = c = self._batch.config
         self.action_space = (spaces.Discrete(len(c.templates)) if c.action_mode == "discrete"
                              else spaces.Box(-1.0, 1.0, shape=(N_INSTR,), dtype=np.float32))
@@ -741,7 +739,7 @@ def reference_rules(config: CrossAssetConfig) -> dict:
             "premium (LQD vs sleeve)": premium_policy(config)}
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #f845b58d
-class CrossAssetVecEnv(SharedConfigVecEnv):
+class CrossAssetSB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over `CrossAssetBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: CrossAssetConfig | dict | None = None, seed: int | None = None):
         self.batch = CrossAssetBatch(num_envs, config)
@@ -812,7 +810,4 @@ class CrossAssetVectorEnv(gym.vector.VectorEnv):
         return obs.copy(), rewards.copy(), term.copy(), trunc.copy(), infos
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #89ddbe62
-CROSS_ASSET_ENV_ID = "credit_rl/CrossAsset-v0"
-if CROSS_ASSET_ENV_ID not in gym.registry:
-    gym.register(id=CROSS_ASSET_ENV_ID, entry_point="credit_rl.envs.cross_asset:CrossAssetEnv",
-                 vector_entry_point="credit_rl.envs.cross_asset:CrossAssetVectorEnv")
+CROSS_ASSET_ENV_ID = "credit_rl/CrossAsset-v0"   # registered by `credit_rl.envs` (with CrossAssetVectorEnv as its vector entry point)

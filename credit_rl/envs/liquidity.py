@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from gymnasium import spaces
-from .vec import SharedConfigVecEnv, episode_start
+from .rng import _normal, _uniform, stream_key
+from . import env_config
+from .vec import SharedConfigSB3VecEnv, episode_start
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import CLIENTS, RATINGS, SIZE_EDGES_USD, CostModel, client_half_spread_bp, trade_cost_nb
@@ -32,10 +34,10 @@ __all__ = ['DRAWS_PER_STEP', 'P_SIDE', 'P_X', 'P_S0', 'P_N', 'P_TAU', 'P_SIGMA_U
            'P_GRID_BASE', 'P_GRID_CRISIS', 'P_SIZE_EDGES', 'N_PARAMS', 'S_INV', 'S_STEP', 'S_MID', 'S_LIQ',
            'S_LOG_VOL_REL', 'S_LOG_DEPTH_REL', 'S_VOL', 'S_QUOTE_MULT', 'S_RESP', 'S_TOX', 'S_CUM_TRADED',
            'S_SQRT_CUM_PART', 'S_STRESS', 'N_STATE', 'STATE_NAMES', 'INFO_NAMES', 'N_INFO', 'I_ROW0', 'R_REWARD',
-           'N_ROWS', 'OBS_NAMES', 'OBS_LOW', 'OBS_HIGH', 'CHUNK', 'LIQUIDITY_ENV_ID', 'LiquidityConfig', 'stream_key',
+           'N_ROWS', 'OBS_NAMES', 'OBS_LOW', 'OBS_HIGH', 'CHUNK', 'LIQUIDITY_ENV_ID', 'LiquidityConfig',
            'kernel_params', 'batch_step', 'batch_reset', 'check_actions', 'LiquidityBatch', 'LiquidityEnv',
            'twap_policy', 'schedule_policy', 'ac_holdings', 'ac_policy', 'liquidity_aware_policy', 'rollout',
-           'LiquidityVecEnv', 'LiquidityVectorEnv']
+           'LiquiditySB3VecEnv', 'LiquidityVectorEnv']
 
 # %% ../../nbs/34_envs.liquidity.ipynb #b571d57b
 @dataclass(frozen=True)
@@ -91,69 +93,9 @@ class LiquidityConfig:
                   linear_gamma=2.5e-7)
         return cls(**{**kw, **overrides})
 
-# %% ../../nbs/34_envs.liquidity.ipynb #ead7103f
+# %% ../../nbs/34_envs.liquidity.ipynb #c8e0b582
 _kernel = numba.njit(cache=True, error_model="numpy", inline="always", _nrt=False)  # helpers: inlined into the loops over envs
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_SH30, _SH27, _SH31, _SH11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 DRAWS_PER_STEP = 8  # counter slots reserved per step (6 used: 4 normals, 2 uniforms)
-
-@_kernel
-def _mix64(z):
-    "SplitMix64 finaliser (uint64 -> uint64, wrapping arithmetic)."
-    z = (z ^ (z >> _SH30)) * _MIX1
-    z = (z ^ (z >> _SH27)) * _MIX2
-    return z ^ (z >> _SH31)
-
-
-# %% ../../nbs/34_envs.liquidity.ipynb #226485a5
-@_kernel
-def stream_key(seed, episode):
-    "uint64 key of episode `episode` (>= 0) of `seed` (any integer in [0, 2**64))."
-    return _mix64(_mix64(np.uint64(seed)) + np.uint64(episode) * _GOLDEN)
-
-@_kernel
-def _uniform(key, counter):
-    "Uniform in (0, 1) (53 bits, never 0 or 1) at position `counter` of stream `key`."
-    return (np.float64(_mix64(key + np.uint64(counter) * _GOLDEN) >> _SH11) + 0.5) * 1.1102230246251565e-16
-
-# AS241's three rational approximations: (numerator, denominator) coefficients, highest power first
-_AS241_CENTRAL = ((2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4, 4.5921953931549871457e+4,
-                   1.3731693765509461125e+4, 1.9715909503065514427e+3, 1.3314166789178437745e+2, 3.3871328727963666080e+0),
-                  (5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4, 2.1213794301586595867e+4,
-                   5.3941960214247511077e+3, 6.8718700749205790830e+2, 4.2313330701600911252e+1, 1.0))
-_AS241_NEAR = ((7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1, 1.27045825245236838258e+0,
-                3.64784832476320460504e+0, 5.76949722146069140550e+0, 4.63033784615654529590e+0, 1.42343711074968357734e+0),
-               (1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2, 1.48103976427480074590e-1,
-                6.89767334985100004550e-1, 1.67638483018380384940e+0, 2.05319162663775882187e+0, 1.0))
-_AS241_FAR = ((2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3, 2.65321895265761230930e-2,
-               2.96560571828504891230e-1, 1.78482653991729133580e+0, 5.46378491116411436990e+0, 6.65790464350110377720e+0),
-              (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5, 7.86869131145613259100e-4,
-               1.48753612908506148525e-2, 1.36929880922735805310e-1, 5.99832206555887937690e-1, 1.0))
-
-# %% ../../nbs/34_envs.liquidity.ipynb #a5241b0c
-@_kernel
-def _horner(c, r):
-    "c[0] r^7 + c[1] r^6 + ... + c[7], evaluated as AS241 does."
-    return ((((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) * r + c[6]) * r + c[7]
-
-@_kernel
-def _std_normal_inv(p):
-    "Standard normal quantile of p in (0, 1): Wichura's AS241 (1988), branch-free (both regions computed, then selected)."
-    q = p - 0.5
-    central = abs(q) <= 0.425                                              # central 85 %: r = 0.180625 - q^2
-    r_tail = sqrt_nb(-log_nb(p if q <= 0.0 else 1.0 - p))                    # tails: r = sqrt(-log(min(p, 1 - p)))
-    near = r_tail <= 5.0
-    r = (0.180625 - q * q) if central else (r_tail - 1.6 if near else r_tail - 5.0)
-    num_c = _AS241_CENTRAL[0] if central else (_AS241_NEAR[0] if near else _AS241_FAR[0])   # a select per coefficient
-    den_c = _AS241_CENTRAL[1] if central else (_AS241_NEAR[1] if near else _AS241_FAR[1])
-    x = _horner(num_c, r) * (q if central else 1.0) / _horner(den_c, r)
-    return x if central else (-x if q < 0.0 else x)
-
-@_kernel
-def _normal(key, counter):
-    "N(0, 1) at position `counter` of stream `key`, by inversion (one uniform per normal)."
-    return _std_normal_inv(_uniform(key, counter))
 
 # %% ../../nbs/34_envs.liquidity.ipynb #0511b8bd
 # parameter vector P (float64): indices
@@ -441,8 +383,8 @@ class LiquidityEnv(gym.Env):
     "Work an order of `config.quantity` units within `config.n_steps` steps; action = fraction of the remaining order to send."
     metadata = {"render_modes": []}
 
-    def __init__(self, config: LiquidityConfig | dict | None = None):
-        self._batch = LiquidityBatch(1, config)
+    def __init__(self, config: LiquidityConfig | dict | None = None, **overrides):
+        self._batch = LiquidityBatch(1, env_config(LiquidityConfig, config, overrides))
         self.config = self._batch.config
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
@@ -528,7 +470,7 @@ def rollout(env: LiquidityEnv, policy, seed: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../../nbs/34_envs.liquidity.ipynb #63d334fd
-class LiquidityVecEnv(SharedConfigVecEnv):
+class LiquiditySB3VecEnv(SharedConfigSB3VecEnv):
     "SB3 VecEnv over `LiquidityBatch` (same-step autoreset, terminal obs in info['terminal_observation'])."
     def __init__(self, num_envs: int, config: LiquidityConfig | dict | None = None, seed: int | None = None):
         self.batch = LiquidityBatch(num_envs, config)
@@ -567,8 +509,8 @@ class LiquidityVectorEnv(gym.vector.VectorEnv):
     "gymnasium VectorEnv over `LiquidityBatch` (autoreset_mode SAME_STEP; step details as arrays in infos)."
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int, config: LiquidityConfig | dict | None = None):
-        self.batch = LiquidityBatch(num_envs, config)
+    def __init__(self, num_envs: int = 1, config: LiquidityConfig | dict | None = None, **overrides):
+        self.batch = LiquidityBatch(num_envs, env_config(LiquidityConfig, config, overrides))
         self.config, self.num_envs, self.render_mode, self._started = self.batch.config, self.batch.num_envs, None, False
         self.single_observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
         self.single_action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
@@ -597,6 +539,4 @@ class LiquidityVectorEnv(gym.vector.VectorEnv):
         return obs.copy(), rewards.copy(), term.copy(), trunc.copy(), infos
 
 # %% ../../nbs/34_envs.liquidity.ipynb #c2b5cb35
-LIQUIDITY_ENV_ID = "credit_rl/Liquidity-v0"
-if LIQUIDITY_ENV_ID not in gym.registry:
-    gym.register(id=LIQUIDITY_ENV_ID, entry_point="credit_rl.envs.liquidity:LiquidityEnv")
+LIQUIDITY_ENV_ID = "credit_rl/Liquidity-v0"   # registered by `credit_rl.envs` (with LiquidityVectorEnv as its vector entry point)

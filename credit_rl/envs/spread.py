@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import gymnasium as gym
+from . import env_config
 import numba
 import numpy as np
 import pandas as pd
@@ -424,9 +425,9 @@ class CreditSpreadEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: CreditSpreadConfig | dict | None = None,
-                 frame: pd.DataFrame | None = None):  # market_model='real': daily rows (e.g. `load_shared_market()[0]`)
-        if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
-        self.config = c = config or CreditSpreadConfig()
+                 frame: pd.DataFrame | None = None,  # market_model='real': daily rows (e.g. `load_shared_market()[0]`)
+                 **overrides):  # CreditSpreadConfig fields on top of `config`
+        self.config = c = env_config(CreditSpreadConfig, config, overrides)
         if (frame is None) == (c.market_model == "real"):
             raise ValueError(f"frame: market_model={c.market_model!r} " + ("needs a data frame" if frame is None else "takes no frame; set market_model='real'"))
         self._kp, self._ec = kernel_params(c.market), env_consts(c)

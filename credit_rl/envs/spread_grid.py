@@ -20,16 +20,17 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-from stable_baselines3.common.vec_env import VecEnv
+from . import env_config
+from .vec import SharedConfigSB3VecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import trade_cost
-from .spread_vec import next_double, seed_pcg64
+from .rng import next_double, seed_pcg64
 
 # %% auto #0
 __all__ = ['DAYS_PER_YEAR', 'OBS_NAMES', 'INFO_NAMES', 'rouwenhorst', 'GridSpreadConfig', 'GridMDP', 'cost_table', 'grid_mdp',
            'GridCreditSpreadEnv', 'GridVecArrays', 'alloc_grid_vec', 'grid_vec_reset_nb', 'grid_vec_step_nb',
-           'GridCreditSpreadVecEnv', 'GridCreditSpreadSB3VecEnv']
+           'GridCreditSpreadVectorEnv', 'GridCreditSpreadSB3VecEnv']
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #23ee0891
 def rouwenhorst(n: int,  # number of grid points (>= 2)
@@ -123,9 +124,8 @@ class GridCreditSpreadEnv(gym.Env):
     "Spread trading on the Markov-chain grid: Discrete actions = target weights `config.positions`, reward as `CreditSpreadEnv`."
     metadata = {"render_modes": []}
 
-    def __init__(self, config: GridSpreadConfig | dict | None = None):
-        if isinstance(config, dict): config = from_dict(GridSpreadConfig, config)
-        self.config = config = config or GridSpreadConfig()
+    def __init__(self, config: GridSpreadConfig | dict | None = None, **overrides):
+        self.config = config = env_config(GridSpreadConfig, config, overrides)
         self.mdp = grid_mdp(config)
         self._cum_transition = np.cumsum(self.mdp.transition, axis=1)
         self._cum_initial = np.cumsum(self.mdp.initial_dist)
@@ -241,14 +241,14 @@ def grid_vec_step_nb(actions, v, cum_P, cum_init, spread_bp, z, positions, cost,
             grid_vec_reset_nb(v, k, -1, cum_init, z, positions, i0, T)
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #5fedef72
-class GridCreditSpreadVecEnv(gym.vector.VectorEnv):
+class GridCreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N GridCreditSpreadEnvs in one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None):
+    def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None, **overrides):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.single_env = env = GridCreditSpreadEnv(config)           # spaces and tables of the plain env
+        self.single_env = env = GridCreditSpreadEnv(config, **overrides)           # spaces and tables of the plain env
         self.config, self.mdp, self.num_envs = env.config, env.mdp, int(num_envs)
         self.single_observation_space, self.single_action_space = env.observation_space, env.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -261,7 +261,7 @@ class GridCreditSpreadVecEnv(gym.vector.VectorEnv):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #6f3f275e
 @patch
-def _env_seeds(self: GridCreditSpreadVecEnv, seed) -> np.ndarray:
+def _env_seeds(self: GridCreditSpreadVectorEnv, seed) -> np.ndarray:
     "Per-env seeds: int -> seed + k; a sequence of N ints; None -> continue (fresh OS entropy if never seeded)."
     n = self.num_envs
     if seed is None:
@@ -281,16 +281,16 @@ def _reset_all_nb(seeds, v, cum_init, z, positions, i0, T):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #fd5b3e1f
 @patch
-def reset(self: GridCreditSpreadVecEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
+def reset(self: GridCreditSpreadVectorEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
     "Reset every env (int seed: env k gets seed + k); returns (obs float32[N, 3], infos with spread_index)."
-    if options: raise ValueError(f"options are not supported by GridCreditSpreadVecEnv, got {options!r}")
+    if options: raise ValueError(f"options are not supported by GridCreditSpreadVectorEnv, got {options!r}")
     cum_P, cum_init, spread_bp, z, positions, cost, T, i0, _, _ = self._tables
     _reset_all_nb(self._env_seeds(seed), self.v, cum_init, z, positions, i0, T)
     self._needs_reset, self._seeded = False, True
     return self.v.obs.copy(), {"spread_index": self.v.s.copy(), "_spread_index": np.ones(self.num_envs, bool)}
 
 @patch
-def _check_actions(self: GridCreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_actions(self: GridCreditSpreadVectorEnv, actions) -> np.ndarray:
     "Actions as int64[N]; ValueError unless N integers in [0, len(positions))."
     a, n_a, n = np.asarray(actions), len(self.config.positions), self.num_envs
     allowed = f"{n} integers in [0, {n_a}) selecting target weights from positions={self.config.positions}"
@@ -301,14 +301,14 @@ def _check_actions(self: GridCreditSpreadVecEnv, actions) -> np.ndarray:
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #bddaa4b7
 @patch
-def _step_kernel(self: GridCreditSpreadVecEnv, actions) -> GridVecArrays:
+def _step_kernel(self: GridCreditSpreadVectorEnv, actions) -> GridVecArrays:
     "Check the actions and run the kernel; the arrays are overwritten by the next step."
     if self._needs_reset: raise RuntimeError("call reset() before step()")
     grid_vec_step_nb(self._check_actions(actions), self.v, *self._tables)
     return self.v
 
 @patch
-def step(self: GridCreditSpreadVecEnv, actions):
+def step(self: GridCreditSpreadVectorEnv, actions):
     "Step every env; returns obs, rewards (float64, decimal of capital), terminated, truncated (all False), infos."
     v = self._step_kernel(actions)
     done, infos = v.done.copy(), {"spread_index": v.spread_index.copy(), "_spread_index": np.ones(self.num_envs, bool)}
@@ -319,19 +319,17 @@ def step(self: GridCreditSpreadVecEnv, actions):
     return v.obs.copy(), v.reward.copy(), done, np.zeros(self.num_envs, bool), infos
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #57a5cef5
-class GridCreditSpreadSB3VecEnv(VecEnv):
-    "SB3 VecEnv over GridCreditSpreadVecEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+class GridCreditSpreadSB3VecEnv(SharedConfigSB3VecEnv):
+    "SB3 VecEnv over GridCreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
     def __init__(self, num_envs: int = 1, config: GridSpreadConfig | dict | None = None, reward_scale: float = 1.0):
         if not (np.isfinite(reward_scale) and reward_scale > 0): raise ValueError(f"reward_scale must be a finite number > 0, got {reward_scale!r}")
-        self.venv, self.reward_scale, self._actions = GridCreditSpreadVecEnv(num_envs, config), float(reward_scale), None
+        self.venv, self.reward_scale, self._actions = GridCreditSpreadVectorEnv(num_envs, config), float(reward_scale), None
         super().__init__(self.venv.num_envs, self.venv.single_observation_space, self.venv.single_action_space)
 
     def reset(self) -> np.ndarray:
         "Reset every env with the seeds of `seed()` if given (then forgotten, as in DummyVecEnv)."
-        seeds = None if all(s is None for s in self._seeds) else [int(s) for s in self._seeds]
-        obs, infos = self.venv.reset(seed=seeds)
+        obs, infos = self.venv.reset(seed=self._take_seeds())
         self.reset_infos = [dict(spread_index=s) for s in infos["spread_index"].tolist()]
-        self._reset_seeds(); self._reset_options()
         return obs
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #0924569f
@@ -352,28 +350,9 @@ def step_wait(self: GridCreditSpreadSB3VecEnv):
 
 # %% ../../nbs/37_envs.spread_grid.ipynb #54382504
 @patch
-def get_attr(self: GridCreditSpreadSB3VecEnv, attr_name: str, indices=None) -> list:
-    "Attribute `attr_name` of the (shared) plain env for each env in `indices`."
-    return [getattr(self.venv.single_env, attr_name) for _ in self._get_indices(indices)]
-
-@patch
-def set_attr(self: GridCreditSpreadSB3VecEnv, attr_name: str, value, indices=None) -> None:
-    "Not supported: the N envs share one config; build a new GridCreditSpreadSB3VecEnv instead."
-    raise NotImplementedError(f"set_attr({attr_name!r}): GridCreditSpreadSB3VecEnv envs share one config; make a new one")
-
-@patch
-def env_method(self: GridCreditSpreadSB3VecEnv, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
-    "Not supported: there are no per-env Python objects."
-    raise NotImplementedError(f"env_method({method_name!r}): GridCreditSpreadSB3VecEnv has no per-env objects")
-
-@patch
-def env_is_wrapped(self: GridCreditSpreadSB3VecEnv, wrapper_class, indices=None) -> list[bool]:
-    "No env is wrapped (wrap the VecEnv instead, e.g. VecMonitor)."
-    return [False for _ in self._get_indices(indices)]
-
-@patch
-def close(self: GridCreditSpreadSB3VecEnv) -> None:
-    "Nothing to release."
+def _attr_sources(self: GridCreditSpreadSB3VecEnv) -> list:
+    "Shared attributes come from the plain env first (its unbatched spaces, `mdp`, `config`), as `DummyVecEnv` over it gives."
+    return [self.venv.single_env, self.venv, self]
 
 for _name in [n for n in vars(GridCreditSpreadSB3VecEnv) if n.startswith("_orig_")]: delattr(GridCreditSpreadSB3VecEnv, _name)
 abc.update_abstractmethods(GridCreditSpreadSB3VecEnv)

@@ -18,15 +18,12 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload_method
-from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_double, we_double, wi_double,
-                                        ziggurat_exp_r, ziggurat_nor_inv_r, ziggurat_nor_r)
-from stable_baselines3.common.vec_env import VecEnv
+from . import env_config
+from .vec import SharedConfigSB3VecEnv
 
 from ..config import from_dict
 from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
+from .rng import PCG64Stream, next_double, next_episode_seed, seed_pcg64, standard_exponential, standard_normal
 from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, REGIME_OBS_NAMES, TRADING_DAYS_PER_YEAR, WARMUP_DAYS,
                                    CreditSpreadConfig, _clip_obs, bond_consts, book_pnl_nb, env_consts, env_inline_uncached,
                                    env_kernel, env_kernel_uncached, env_ring_observation_nb, env_status_nb, env_warmup_nb,
@@ -36,179 +33,10 @@ from ..market.bond import (HALF_SPREAD_BP, LIQ_STRESS, LOG_VOL, N_SPREAD_STATE, 
                               kernel_params, spread_day, spread_observables)
 
 # %% auto #0
-__all__ = ['PCG_MULT_HI', 'PCG_MULT_LO', 'simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'mulhi64', 'pcg64_next',
-           'seed_pcg64', 'next_double', 'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream',
-           'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb', 'vec_reset_nb', 'draw_day_nb', 'vec_step_nb',
-           'vec_step_weights_nb', 'PathVecState', 'PathCostConsts', 'alloc_path_vec', 'alloc_step', 'load_episode',
-           'path_book_nb', 'path_step_nb', 'check_vec_config', 'CreditSpreadVecEnv', 'CreditSpreadSB3VecEnv']
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #c724ec64
-@intrinsic
-def mulhi64(typingctx, a, b):
-    "High 64 bits of the 128-bit product of two uint64 (one `mul` instruction on x86-64)."
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
-        return builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), ir.IntType(64))
-    return types.uint64(types.uint64, types.uint64), codegen
-
-_U = np.uint64
-PCG_MULT_HI, PCG_MULT_LO = _U(2549297995355413924), _U(4865540595714422341)  # numpy's PCG64 multiplier a
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #cc1b20a5
-@numba.njit(cache=True, _nrt=False, inline="always")
-def pcg64_next(st, i):
-    "Advance PCG64 row `i` of `st` (uint64[N, 4]: state hi, lo, increment hi, lo); return its next uint64."
-    hi, lo = st[i, 0], st[i, 1]
-    new_lo = lo * PCG_MULT_LO + st[i, 3]
-    carry = numba.uint64(new_lo < st[i, 3])
-    new_hi = mulhi64(lo, PCG_MULT_LO) + lo * PCG_MULT_HI + hi * PCG_MULT_LO + st[i, 2] + carry
-    st[i, 0], st[i, 1] = new_hi, new_lo
-    x, rot = new_hi ^ new_lo, new_hi >> _U(58)                     # XSL-RR output of the new state
-    return (x >> rot) | (x << ((_U(64) - rot) & _U(63)))
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #ec0e1c65
-_M32 = _U(0xFFFFFFFF)
-_INIT_A, _MULT_A, _INIT_B, _MULT_B = _U(0x43b0d7e5), _U(0x931e8875), _U(0x8b51f9dd), _U(0x58f38ded)
-_MIX_L, _MIX_R, _XSHIFT = _U(0xca01f9dd), _U(0x4973f715), _U(16)
-
-@env_kernel
-def _hashmix(value, hash_const):
-    "SeedSequence's hashmix: (hashed value, next hash constant)."
-    value = (value ^ hash_const) & _M32
-    hash_const = (hash_const * _MULT_A) & _M32
-    value = (value * hash_const) & _M32
-    return value ^ (value >> _XSHIFT), hash_const
-
-@env_kernel
-def _mix(x, y):
-    "SeedSequence's mix of two pool words."
-    r = (_MIX_L * x - _MIX_R * y) & _M32
-    return r ^ (r >> _XSHIFT)
-
-@env_kernel
-def _with(words, k, value):
-    "4-tuple `words` with element `k` replaced (the kernels do not allocate arrays)."
-    return (value if k == 0 else words[0], value if k == 1 else words[1],
-            value if k == 2 else words[2], value if k == 3 else words[3])
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #e3a3a6b4
-@env_kernel
-def _entropy_word(seed, spawn, k):
-    "Word k of SeedSequence's entropy: the seed's 32-bit words, zeros up to 4 words if there is a spawn key, the key."
-    n_seed = 2 if seed >> 32 else 1
-    if k < n_seed: return _U(seed >> (32 * k)) & _M32
-    return _U(spawn) if spawn >= 0 and k == 4 else _U(0)
-
-@env_kernel
-def _seed_sequence_pool(seed, spawn):
-    "The 4-word entropy pool of SeedSequence(seed) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    n_words = 5 if spawn >= 0 else (2 if seed >> 32 else 1)
-    pool, hc = (_U(0), _U(0), _U(0), _U(0)), _INIT_A
-    for k in range(4):
-        v, hc = _hashmix(_entropy_word(seed, spawn, k), hc)
-        pool = _with(pool, k, v)
-    for src in range(4):
-        for dst in range(4):
-            if src != dst:
-                v, hc = _hashmix(pool[src], hc)
-                pool = _with(pool, dst, _mix(pool[dst], v))
-    for src in range(4, n_words):
-        for dst in range(4):
-            v, hc = _hashmix(_entropy_word(seed, spawn, src), hc)
-            pool = _with(pool, dst, _mix(pool[dst], v))
-    return pool
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #eed4b403
-@env_kernel
-def seed_pcg64(st, i, seed, spawn):
-    "Seed row `i` of `st` as np.random.PCG64(SeedSequence(seed)) (spawn < 0) or SeedSequence(seed, spawn_key=(spawn,))."
-    pool, h, w, low = _seed_sequence_pool(seed, spawn), _INIT_B, (_U(0), _U(0), _U(0), _U(0)), _U(0)
-    for k in range(8):                            # SeedSequence.generate_state(4, uint64): 8 words of 32 bits
-        v = pool[k % 4] ^ h
-        h = (h * _MULT_B) & _M32
-        v = (v * h) & _M32
-        v ^= v >> _XSHIFT
-        if k % 2 == 0: low = v
-        else: w = _with(w, k // 2, low | (v << _U(32)))
-    st[i, 0], st[i, 1] = _U(0), _U(0)             # pcg64_set_seed: increment = (w2, w3) << 1 | 1
-    st[i, 2], st[i, 3] = (w[2] << _U(1)) | (w[3] >> _U(63)), (w[3] << _U(1)) | _U(1)
-    pcg64_next(st, i)
-    lo = st[i, 1] + w[1]                          # state += (w0, w1), then one step
-    st[i, 0], st[i, 1] = st[i, 0] + w[0] + numba.uint64(lo < w[1]), lo
-    pcg64_next(st, i)
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #d3338d29
-@numba.njit(cache=True, _nrt=False, inline="always")
-def next_double(st, i):
-    "Uniform on [0, 1) from row `i`: numpy Generator.random()."
-    return (pcg64_next(st, i) >> _U(11)) * (1.0 / 9007199254740992.0)
-
-@env_kernel
-def standard_exponential(st, i):
-    "Standard exponential from row `i`: numpy's ziggurat (Generator.exponential())."
-    while True:
-        ri = pcg64_next(st, i) >> _U(3)
-        idx = ri & _U(0xFF)
-        ri >>= _U(8)
-        x = ri * we_double[idx]
-        if ri < ke_double[idx]: return x                                   # ~98.9 % of draws
-        if idx == 0: return ziggurat_exp_r - math.log1p(-next_double(st, i))
-        if (fe_double[idx - 1] - fe_double[idx]) * next_double(st, i) + fe_double[idx] < math.exp(-x): return x
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #53f260ef
-@env_kernel
-def _normal_wedge_or_tail(st, i, idx, rabs, x):
-    "The rare branches of numpy's ziggurat normal: returns the draw, or NaN to reject and draw again."
-    if idx == 0:                                                           # tail beyond r = 3.65
-        while True:
-            xx = -ziggurat_nor_inv_r * math.log1p(-next_double(st, i))
-            yy = -math.log1p(-next_double(st, i))
-            if yy + yy > xx * xx: return -(ziggurat_nor_r + xx) if (rabs >> _U(8)) & _U(1) else ziggurat_nor_r + xx
-    if (fi_double[idx - 1] - fi_double[idx]) * next_double(st, i) + fi_double[idx] < math.exp(-0.5 * x * x): return x
-    return np.nan
-
-@env_kernel
-def standard_normal(st, i):
-    "Standard normal from row `i`: numpy's ziggurat (Generator.standard_normal())."
-    while True:
-        r = pcg64_next(st, i)
-        idx = r & _U(0xFF)
-        r >>= _U(8)
-        rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-        x = -(rabs * wi_double[idx]) if r & _U(1) else rabs * wi_double[idx]
-        if rabs < ki_double[idx]: return x                                 # ~99.3 % of draws
-        x = _normal_wedge_or_tail(st, i, idx, rabs, x)
-        if not math.isnan(x): return x
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #546eb0cd
-_SEED_RANGE = _U(2**63 - 1)          # integers(0, 2**63 - 1) has 2**63 - 1 values
-
-@env_kernel
-def next_episode_seed(st, i):
-    "Next market seed from episode stream row `i`: numpy Generator.integers(0, 2**63 - 1)."
-    x = pcg64_next(st, i)
-    if x * _SEED_RANGE < _SEED_RANGE:
-        threshold = (_U(0xFFFFFFFFFFFFFFFF) - (_SEED_RANGE - _U(1))) % _SEED_RANGE
-        while x * _SEED_RANGE < threshold: x = pcg64_next(st, i)
-    return numba.int64(mulhi64(x, _SEED_RANGE))
-
-# %% ../../nbs/33_envs.spread_vec.ipynb #6b1e1624
-class PCG64Stream(NamedTuple):
-    "Row `row` of a uint64[N, 4] PCG64 state array, usable in numba where a numpy Generator is expected."
-    states: np.ndarray
-    row: int
-
-def _stream_method(draw):
-    "numba overload of a Generator method for PCG64Stream (other named tuples are left alone)."
-    def typer(rng):  # matched by name: a notebook session may hold this class and the exported module's copy
-        if getattr(getattr(rng, "instance_class", None), "__name__", None) == "PCG64Stream":
-            return lambda rng: draw(rng.states, rng.row)
-    return typer
-
-overload_method(types.NamedTuple, "standard_normal")(_stream_method(standard_normal))
-overload_method(types.NamedTuple, "random")(_stream_method(next_double))
-overload_method(types.NamedTuple, "exponential")(_stream_method(standard_exponential))
+__all__ = ['simd_kernel', 'HIST_PAD', 'DRAW_ROWS', 'PATH_TABLES', 'SpreadVecState', 'SpreadVecStep', 'alloc_vec', 'reset_env_nb',
+           'vec_reset_nb', 'draw_day_nb', 'vec_step_nb', 'vec_step_weights_nb', 'PathVecState', 'PathCostConsts',
+           'alloc_path_vec', 'alloc_step', 'load_episode', 'path_book_nb', 'path_step_nb', 'check_vec_config',
+           'CreditSpreadVectorEnv', 'CreditSpreadSB3VecEnv']
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #aa8b0ba6
 class SpreadVecState(NamedTuple):
@@ -313,7 +141,7 @@ def _book_observations(vs, ec, out, day):
     d, m = vs.draws, vs.market
     terminated, truncated = env_status_nb(ec, day)
     for i in range(d.shape[1]):
-        if vs.t[i] + 1 != day: raise RuntimeError("CreditSpreadVecEnv: envs on different episode days")
+        if vs.t[i] + 1 != day: raise RuntimeError("CreditSpreadVectorEnv: envs on different episode days")
         w_new = out.info[1, i]
         observation_nb(d[6, i], d[7, i], d[8, i], m[HALF_SPREAD_BP, i], day, w_new, ec, out.obs[i])
         vs.t[i], vs.position[i] = day, w_new
@@ -444,19 +272,18 @@ def path_step_nb(weights, ps, ec, pc, out):
 def check_vec_config(config: CreditSpreadConfig) -> None:
     "ValueError naming the field if `config` uses a mode the batched twin does not support."
     if config.market_model not in ("single_bond", "synthetic"):
-        raise ValueError(f"CreditSpreadVecEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
+        raise ValueError(f"CreditSpreadVectorEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
                          "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv(config, frame) for this config")
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #431bca62
-class CreditSpreadVecEnv(gym.vector.VectorEnv):
+class CreditSpreadVectorEnv(gym.vector.VectorEnv):
     "N CreditSpreadEnvs stepped by one numba kernel; same-step autoreset (last obs in infos['final_obs'])."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None):
+    def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None, **overrides):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if isinstance(config, dict): config = from_dict(CreditSpreadConfig, config)
-        self.config = c = config or CreditSpreadConfig()
+        self.config = c = env_config(CreditSpreadConfig, config, overrides)
         check_vec_config(c)
         n = self.num_envs = int(num_envs)
         self._kp, self._ec = kernel_params(c.market), env_consts(c)
@@ -479,7 +306,7 @@ class CreditSpreadVecEnv(gym.vector.VectorEnv):
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #d1aa08e8
 @patch
-def _env_seeds(self: CreditSpreadVecEnv, seed) -> np.ndarray:
+def _env_seeds(self: CreditSpreadVectorEnv, seed) -> np.ndarray:
     "Per-env seeds for `vec_reset_nb` (-1 = continue the env's episode stream); ValueError naming `seed`."
     n, top = self.num_envs, 2**63 - 1
     if seed is None:
@@ -495,23 +322,23 @@ def _env_seeds(self: CreditSpreadVecEnv, seed) -> np.ndarray:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #31af740e
 @patch
-def _path_reset(self: CreditSpreadVecEnv, i: int, seed: int) -> None:
+def _path_reset(self: CreditSpreadVectorEnv, i: int, seed: int) -> None:
     "Env i's new episode (path mode): seed >= 0 as CreditSpreadEnv.reset(seed=seed), -1 as reset()."
     if seed >= 0: self._episode_rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))  # gymnasium's np_random
     market_seed = seed if seed >= 0 else int(self._episode_rngs[i].integers(0, 2**63 - 1))
     load_episode(self.state, i, self.config, self._bc, self._with_regime, market_seed, self.out.obs)
 
 @patch
-def _current_spread(self: CreditSpreadVecEnv) -> np.ndarray:
+def _current_spread(self: CreditSpreadVectorEnv) -> np.ndarray:
     "Spread of each env's current episode day, bp."
     if not self._path_mode: return self.state.market[SPREAD_BP].copy()
     ps = self.state
     return ps.spread_bp[np.arange(self.num_envs), ps.t + WARMUP_DAYS]
 
 @patch
-def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
+def reset(self: CreditSpreadVectorEnv, *, seed: int | list[int] | None = None, options: dict | None = None):
     "Reset every env (see seeds above); returns (obs float32[N, n_obs], infos)."
-    if options: raise ValueError(f"options are not supported by CreditSpreadVecEnv, got {options!r}")
+    if options: raise ValueError(f"options are not supported by CreditSpreadVectorEnv, got {options!r}")
     seeds = self._env_seeds(seed)
     if self._path_mode:
         for i, s in enumerate(seeds.tolist()): self._path_reset(i, s)
@@ -523,7 +350,7 @@ def reset(self: CreditSpreadVecEnv, *, seed: int | list[int] | None = None, opti
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #b9971d9e
 @patch
-def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_actions(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Discrete: actions as int64[N], ValueError unless N integers in [0, len(positions)). Continuous: target weights float64[N]."
     if self._continuous: return self._check_weights(actions)
     a, k, n = np.asarray(actions), len(self.config.positions), self.num_envs
@@ -536,7 +363,7 @@ def _check_actions(self: CreditSpreadVecEnv, actions) -> np.ndarray:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #9ce9efe8
 @patch
-def _check_weights(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _check_weights(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Continuous actions as float64[N] target weights; ValueError unless N finite numbers within +-max_abs_weight."
     n, m = self.num_envs, self.config.max_abs_weight
     allowed = f"{n} finite target weights in [-{m}, {m}] (max_abs_weight), shape ({n}, 1) or ({n},)"
@@ -555,7 +382,7 @@ def _masked(infos: dict, name: str, values: np.ndarray, mask: np.ndarray) -> Non
     if mask.any(): infos[name], infos["_" + name] = np.where(mask, values, np.zeros_like(values)), mask.copy()
 
 @patch
-def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
+def _step_infos(self: CreditSpreadVectorEnv, done: np.ndarray) -> dict:
     "Infos of a step as SyncVectorEnv(SAME_STEP) lays them out, `done` = envs that were just reset."
     running, info, vs, infos = ~done, self.out.info, self.state, {}
     for k, name in enumerate(INFO_NAMES):
@@ -575,7 +402,7 @@ def _step_infos(self: CreditSpreadVecEnv, done: np.ndarray) -> dict:
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #afbec3d8
 @patch
-def _advance(self: CreditSpreadVecEnv, actions) -> np.ndarray:
+def _advance(self: CreditSpreadVectorEnv, actions) -> np.ndarray:
     "Check `actions`, step every env with its kernel, autoreset (in Python in path mode); returns the done mask."
     if self._needs_reset: raise RuntimeError("call reset() before step()")
     a, out = self._check_actions(actions), self.out
@@ -595,29 +422,27 @@ def _advance(self: CreditSpreadVecEnv, actions) -> np.ndarray:
     return out.terminated | out.truncated
 
 @patch
-def step(self: CreditSpreadVecEnv, actions):
+def step(self: CreditSpreadVectorEnv, actions):
     "Step every env (same-step autoreset); returns obs, rewards (float64), terminations, truncations, infos."
     done = self._advance(actions)
     out = self.out
     return (out.obs.copy(), out.reward.copy(), out.terminated.copy(), out.truncated.copy(), self._step_infos(done))
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #6f9f6a71
-class CreditSpreadSB3VecEnv(VecEnv):
-    "SB3 VecEnv over CreditSpreadVecEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+class CreditSpreadSB3VecEnv(SharedConfigSB3VecEnv):
+    "SB3 VecEnv over CreditSpreadVectorEnv: DummyVecEnv semantics, same-step autoreset with 'terminal_observation'."
+    per_env_attrs = ("market_seed",)
 
     def __init__(self, num_envs: int = 1, config: CreditSpreadConfig | dict | None = None, step_infos: bool = True):
-        self.venv = CreditSpreadVecEnv(num_envs, config)
+        self.venv = CreditSpreadVectorEnv(num_envs, config)
         self.step_infos, self._actions = step_infos, None
         super().__init__(self.venv.num_envs, self.venv.single_observation_space, self.venv.single_action_space)
 
     def reset(self) -> np.ndarray:
         "Reset every env with the seeds of `seed()` if given (then forgotten, as in DummyVecEnv)."
-        seeds = None if all(s is None for s in self._seeds) else self._seeds
-        if any(self._options): raise ValueError(f"reset options are not supported by CreditSpreadSB3VecEnv, got {self._options!r}")
-        obs, infos = self.venv.reset(seed=seeds)
+        obs, infos = self.venv.reset(seed=self._take_seeds())
         self.reset_infos = [dict(spread_bp=s, position=w, market_seed=m) for s, w, m in
                             zip(infos["spread_bp"].tolist(), infos["position"].tolist(), infos["market_seed"].tolist())]
-        self._reset_seeds(); self._reset_options()
         return obs
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #ca8d0b85
@@ -647,31 +472,9 @@ def step_wait(self: CreditSpreadSB3VecEnv):
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #ea7ced78
 @patch
-def get_attr(self: CreditSpreadSB3VecEnv, attr_name: str, indices=None) -> list:
-    "Attribute `attr_name` for each env in `indices` (`market_seed` per env, others shared)."
-    idx = self._get_indices(indices)
-    if attr_name == "market_seed": return [int(self.venv.state.market_seed[i]) for i in idx]
-    return [getattr(self.venv, attr_name) for _ in idx]
-
-@patch
-def set_attr(self: CreditSpreadSB3VecEnv, attr_name: str, value, indices=None) -> None:
-    "Not supported: the N envs share one compiled config; build a new CreditSpreadSB3VecEnv instead."
-    raise NotImplementedError(f"set_attr({attr_name!r}): CreditSpreadSB3VecEnv envs share one config; make a new one")
-
-@patch
-def env_method(self: CreditSpreadSB3VecEnv, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
-    "Not supported: there are no per-env Python objects."
-    raise NotImplementedError(f"env_method({method_name!r}): CreditSpreadSB3VecEnv has no per-env objects")
-
-@patch
-def env_is_wrapped(self: CreditSpreadSB3VecEnv, wrapper_class, indices=None) -> list[bool]:
-    "No env is wrapped (wrap the VecEnv instead, e.g. VecMonitor, VecNormalize)."
-    return [False for _ in self._get_indices(indices)]
-
-@patch
-def close(self: CreditSpreadSB3VecEnv) -> None:
-    "Close the underlying vector env."
-    self.venv.close()
+def _per_env_attr(self: CreditSpreadSB3VecEnv, attr_name: str) -> list:
+    "`market_seed` of each env (the other attributes are shared: `envs.vec.SharedConfigSB3VecEnv.get_attr`)."
+    return self.venv.state.market_seed.tolist()
 
 # @patch kept VecEnv's abstract stubs as `_orig_<name>`: drop them, then let abc see the class is complete
 for _name in [n for n in vars(CreditSpreadSB3VecEnv) if n.startswith("_orig_")]: delattr(CreditSpreadSB3VecEnv, _name)

@@ -18,7 +18,7 @@ import torch
 from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule
 from ..agents.training import train_agent
 from ..config import param
-from ..envs.liquidity import (INFO_NAMES, P_REWARD_SCALE, P_SIDE, S_INV, LiquidityBatch, LiquidityConfig, LiquidityVecEnv,
+from ..envs.liquidity import (INFO_NAMES, P_REWARD_SCALE, P_SIDE, S_INV, LiquidityBatch, LiquidityConfig, LiquiditySB3VecEnv,
                              ac_holdings, check_actions, liquidity_aware_policy, schedule_policy, twap_policy)
 from ..references import ac_cost_moments, ac_schedule
 
@@ -123,8 +123,8 @@ def best_constant_fraction(config: LiquidityConfig, fractions=np.linspace(0.05, 
 # %% ../../nbs/64_studies.execution.ipynb #c87ae76d
 TRAIN_REWARDS = ("env", "noise_removed")
 
-class ExecutionTrainVecEnv(LiquidityVecEnv):
-    "`LiquidityVecEnv` for PPO training: reward x `reward_scale` (optionally minus the mean-zero mid-noise term), light infos."
+class ExecutionTrainVecEnv(LiquiditySB3VecEnv):
+    "`LiquiditySB3VecEnv` for PPO training: reward x `reward_scale` (optionally minus the mean-zero mid-noise term), light infos."
     def __init__(self, num_envs: int, config: LiquidityConfig, seed: int | None = None, reward_scale: float = 1.0,
                  train_reward: str = "env"):
         if train_reward not in TRAIN_REWARDS: raise ValueError(f"train_reward must be one of {TRAIN_REWARDS}, got {train_reward!r}")

@@ -15,7 +15,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 
-from credit_rl.envs.cross_asset import (N_INSTR, CrossAssetBatch, CrossAssetConfig, CrossAssetEnv, CrossAssetVecEnv,
+from credit_rl.envs.cross_asset import (N_INSTR, CrossAssetBatch, CrossAssetConfig, CrossAssetEnv, CrossAssetSB3VecEnv,
                                         CrossAssetVectorEnv, batch_step_nb, episode_table_nb, market_days)
 from credit_rl.market.synthetic import path_noise
 
@@ -87,7 +87,7 @@ def batch(cfg, n):
 
 
 def sb3_vec(cfg, n):
-    v = CrossAssetVecEnv(n, cfg, seed=0); v.reset()
+    v = CrossAssetSB3VecEnv(n, cfg, seed=0); v.reset()
     a = actions(n)
     return lambda: v.step(a)
 

@@ -12,8 +12,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numba
 import numpy as np
 
-from credit_rl.envs.liquidity import (DRAWS_PER_STEP, LiquidityBatch, LiquidityConfig, LiquidityEnv, LiquidityVecEnv,
-                                      LiquidityVectorEnv, _normal, _uniform, batch_step, stream_key)
+from credit_rl.envs.liquidity import (DRAWS_PER_STEP, LiquidityBatch, LiquidityConfig, LiquidityEnv, LiquiditySB3VecEnv,
+                                      LiquidityVectorEnv, batch_step)
+from credit_rl.envs.rng import _normal, _uniform, stream_key
 
 
 def rate(fn, steps_per_call, seconds, reps=3):
@@ -59,7 +60,7 @@ def raw_kernel(cfg, n):
 
 
 def sb3_adapter(cfg, n):
-    venv = LiquidityVecEnv(n, cfg, seed=0)
+    venv = LiquiditySB3VecEnv(n, cfg, seed=0)
     venv.reset()
     a = np.full((n, 1), 0.2, np.float32)
     return lambda: venv.step(a)

@@ -1,16 +1,16 @@
-"""Benchmark of CreditSpreadEnv and its batched twin CreditSpreadVecEnv: env-steps per second, all measured in one run.
+"""Benchmark of CreditSpreadEnv and its batched twin CreditSpreadVectorEnv: env-steps per second, all measured in one run.
 
 Prints env-steps/second (one env-step = one day of one environment) for:
   * the plain single env (`CreditSpreadEnv.step`, random actions, reset on episode end);
   * SB3 `DummyVecEnv` of 64 plain envs;
   * the raw batched kernel (`vec_step_nb`, autoreset included) with 64 and 1,024 envs;
   * the same through the SB3 `VecEnv` adapter (`CreditSpreadSB3VecEnv`), with its per-step info dicts and without
-    (`step_infos=False`), and through the gymnasium vector env (`CreditSpreadVecEnv.step`, infos as arrays);
+    (`step_infos=False`), and through the gymnasium vector env (`CreditSpreadVectorEnv.step`, infos as arrays);
   * a numba kernel that only draws the same random numbers as the env kernel (3 normals + 1 uniform + 1 exponential
     per env-step, plus the reseeding and 20-day warm-up draws of each new episode): the practical limit;
   * for the explanation, the twin's market alone (its draws and its vectorised market loop, no book, no resets);
   * the calibrated market (market_model='synthetic', regime features on): the plain env, and the batched twin with 64
-    envs through `CreditSpreadVecEnv._advance` (the `path_step_nb` kernel plus the autoresets, which rebuild each
+    envs through `CreditSpreadVectorEnv._advance` (the `path_step_nb` kernel plus the autoresets, which rebuild each
     ended episode's tables with `synthetic_path` + `path_observations` in Python). One timed call of the twin is a
     whole episode (episode_days steps of all envs, ending in the rebuild of all their tables), so the per-episode
     table build is included in the figure.
@@ -33,9 +33,10 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, env_consts  # noqa: E402
-from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVecEnv, _move_markets, alloc_vec,  # noqa: E402
-                                       draw_day_nb, next_double, next_episode_seed, seed_pcg64, simd_kernel,
-                                       standard_exponential, standard_normal, vec_reset_nb, vec_step_nb)
+from credit_rl.envs.rng import (next_double, next_episode_seed, seed_pcg64, standard_exponential,  # noqa: E402
+                                standard_normal)
+from credit_rl.envs.spread_vec import (CreditSpreadSB3VecEnv, CreditSpreadVectorEnv, _move_markets, alloc_vec,  # noqa: E402
+                                       draw_day_nb, simd_kernel, vec_reset_nb, vec_step_nb)
 from credit_rl.market.bond import kernel_params  # noqa: E402
 from credit_rl.envs.spread import WARMUP_DAYS  # noqa: E402
 
@@ -117,7 +118,7 @@ def sb3_adapter(cfg, n, step_infos):
 
 
 def gym_vector(cfg, n):
-    venv = CreditSpreadVecEnv(n, cfg)
+    venv = CreditSpreadVectorEnv(n, cfg)
     venv.reset(seed=0)
     acts = np.random.default_rng(0).integers(0, len(cfg.positions), (64, n))
     k = iter(range(10**9))
@@ -133,7 +134,7 @@ def rng_only(cfg, n, days_per_call=16):
 
 def synthetic_twin(cfg, n):
     "One call = one whole episode of n envs (kernel steps, then the autoreset rebuilding every env's tables)."
-    venv = CreditSpreadVecEnv(n, cfg)
+    venv = CreditSpreadVectorEnv(n, cfg)
     venv.reset(seed=0)
     acts = np.random.default_rng(0).integers(0, len(cfg.positions), (cfg.episode_days, n))
     def run():
@@ -167,7 +168,7 @@ def main():
     for n in (64, 1024):
         measure(f"SB3 VecEnv adapter, {n:,} envs (info dicts)", sb3_adapter(cfg, n, True), n)
         measure(f"SB3 VecEnv adapter, {n:,} envs (step_infos=False)", sb3_adapter(cfg, n, False), n)
-    measure("gymnasium CreditSpreadVecEnv, 1,024 envs", gym_vector(cfg, 1024), 1024)
+    measure("gymnasium CreditSpreadVectorEnv, 1,024 envs", gym_vector(cfg, 1024), 1024)
     measure("random numbers only, 1,024 envs", rng_only(cfg, 1024), 16 * 1024)
     measure("market only (draws + SIMD market loop), 1,024", market_only(cfg, 1024), 16 * 1024)
     syn = CreditSpreadConfig(market_model="synthetic")                   # calibrated market, regime features, 252-day episodes
