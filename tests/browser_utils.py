@@ -102,7 +102,7 @@ def write_run(root: Path, name: str, returns: dict[str, np.ndarray] | None, *, s
     folder.mkdir(parents=True)
     finished = None if status == "running" else started.replace("10:00:00", "10:01:00")
     meta = {"run_id": run_id, "name": name, "template": "train_ppo", "profile": profile,
-            "params_file": f"params/{profile}/{name}.yaml", "status": status, "started": started,
+            "params_file": f"params/{name}.yaml", "status": status, "started": started,
             "finished": finished, "duration_s": None if finished is None else 60.0, "seed": seed, "error": error}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     (folder / "params.yaml").write_text(f"seed: {seed}\nname: {name}\n")

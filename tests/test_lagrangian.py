@@ -101,7 +101,7 @@ import pandas as pd
 import torch
 
 from credit_rl.studies.constrained import (CHAPTER_BUDGETS, CHAPTER_ENV, CHAPTER_LIMITS, ConstrainedChapterParams, chapter_config,
-                                           evaluate_daily, mean_ci, paired_vs_baseline, run_chapter, run_chapter_agent, seed_metrics)
+                                           evaluate_daily, paired_vs_baseline, run_chapter, run_chapter_agent, seed_metrics)
 
 TINY_PPO = PPOConfig(n_envs=2, n_steps=256, batch_size=256, n_epochs=1, net_arch=[16])
 
@@ -181,8 +181,9 @@ def test_seed_metrics_by_hand():
     np.testing.assert_allclose(m["annual_return"], np.mean([(0.985 * 1.005) ** 63 - 1, (1.01 * 0.988 ** 2) ** 63 - 1]))
 
 
-def test_mean_ci_and_paired_difference():
-    m, lo, hi = mean_ci([0.1, 0.2, 0.3, 0.4, 0.5])
+def test_t_interval_and_paired_difference():
+    from credit_rl.stats import t_interval
+    ci = t_interval([0.1, 0.2, 0.3, 0.4, 0.5]); m, hi = ci["mean"], ci["hi"]
     assert np.isclose(m, 0.3) and np.isclose(hi - m, 2.776445 * np.std([0.1, 0.2, 0.3, 0.4, 0.5], ddof=1) / np.sqrt(5), rtol=1e-5)
     ps = pd.DataFrame(dict(agent=["ppo"] * 3 + ["lagrangian"] * 3, seed=[0, 1, 2] * 2, annual_return=[0.05, 0.04, 0.06, 0.03, 0.02, 0.04]))
     d = paired_vs_baseline(ps, ["annual_return"]).iloc[0]
@@ -192,7 +193,7 @@ def test_mean_ci_and_paired_difference():
 def test_chapter_params_files_validate_and_keep_the_same_budget():
     from credit_rl.book.runs import load_spec
     root = Path(__file__).resolve().parents[1] / "params"
-    specs = {prof: load_spec(root / prof / "constrained.yaml") for prof in ("smoke", "default", "full")}
+    specs = {prof: load_spec(root / "constrained.yaml", prof) for prof in ("smoke", "default", "full")}
     for prof, spec in specs.items():
         p = ConstrainedChapterParams(**{k: v for k, v in spec.params.items() if k in ("agents", "seeds", "total_timesteps")})
         assert spec.template == "constrained" and "ppo" in p.agents

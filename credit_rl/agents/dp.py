@@ -24,6 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from .ppo import EntropyDecayPPO, linear_schedule
 from ..config import param, validate
+from ..stats import t_interval
 from .dqn import DQNConfig, UpgradedDQN
 from ..envs.spread_grid import GridCreditSpreadEnv, GridCreditSpreadSB3VecEnv, GridMDP, GridSpreadConfig, grid_mdp
 
@@ -167,14 +168,6 @@ def score(R, R_no_trade, R_dp):
     return float(out) if out.ndim == 0 else out
 
 # %% ../../nbs/44_agents.dp.ipynb #f1f80a26
-def _t_interval(x: np.ndarray) -> tuple[float, float, float]:
-    "Mean and 95 % t-interval of the values in x."
-    from scipy import stats
-    x = np.asarray(x, dtype=float); mu = float(x.mean())
-    if len(x) < 2: return mu, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mu, mu - half, mu + half
-
 def episode_seeds(seed: int, n: int) -> np.ndarray:
     "The n episode seeds of evaluation block `seed` (SeedSequence: distinct blocks do not overlap in practice)."
     return np.random.SeedSequence(int(seed)).generate_state(n, dtype=np.uint32)
@@ -195,9 +188,9 @@ def evaluate_scores(policy_fn: Callable,  # the agent: obs -> action
         rows.append(dict(seed=int(seed), R_agent=R["agent"], R_no_trade=R["no_trade"], R_dp=R["dp"],
                          score=score(R["agent"], R["no_trade"], R["dp"])))
     per_seed = pd.DataFrame(rows)
-    mean, lo, hi = _t_interval(per_seed["score"].to_numpy())
+    ci = t_interval(per_seed["score"])
     exact = {k: expected_return(policy_table(fn, mdp), mdp) for k, fn in policies.items()}
-    return dict(score=mean, ci95=(lo, hi), n_seeds=len(per_seed), episodes_per_seed=episodes_per_seed,
+    return dict(score=ci["mean"], ci95=(ci["lo"], ci["hi"]), n_seeds=len(per_seed), episodes_per_seed=episodes_per_seed,
                 per_seed=per_seed, exact_returns=exact,
                 exact_score=score(exact["agent"], exact["no_trade"], exact["dp"]))
 

@@ -21,11 +21,12 @@ from ..envs.spread import (WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv, bon
 from ..envs.constraints import ConstraintCosts, ConstraintLimits
 from .engine import BacktestConfig, BacktestMarket, market_from_frame
 from ..risk import historical_cvar, historical_var
+from ..stats import verdict
 
 # %% auto #0
 __all__ = ['HISTORY_COLS', 'CI_METRICS', 'synthetic_history', 'real_history', 'history_env_config', 'history_market',
            'history_backtest_config', 'frame_of_market', 'AgentPolicy', 'bootstrap_indices', 'metric_matrix',
-           'metrics_with_ci', 'paired_difference']
+           'metrics_with_ci', 'paired_bootstrap_difference']
 
 # %% ../../nbs/52_backtest.walkforward.ipynb #ab3e63ec
 HISTORY_COLS = ("spread_bp", "index_oas_bp", "vix", "volume_usd", "spread_vol_bp_day")
@@ -167,7 +168,7 @@ def metrics_with_ci(r: np.ndarray, dw: np.ndarray, idx: np.ndarray, level: float
         out |= {k: float(est[k][0]), f"{k}_lo": float(lo), f"{k}_hi": float(hi)}
     return out
 
-def paired_difference(ra: np.ndarray, rb: np.ndarray, idx: np.ndarray, level: float = 0.95, ppy: int = TRADING_DAYS_PER_YEAR) -> dict:
+def paired_bootstrap_difference(ra: np.ndarray, rb: np.ndarray, idx: np.ndarray, level: float = 0.95, ppy: int = TRADING_DAYS_PER_YEAR) -> dict:
     "Paired stationary bootstrap of a − b: annualised mean daily return difference and Sharpe difference, with intervals."
     d = ra - rb
     sh = lambda x: _ratio(x.mean(-1), np.where(np.ptp(x, axis=-1) == 0, 0.0, x.std(-1, ddof=1))) * math.sqrt(ppy)
@@ -176,5 +177,5 @@ def paired_difference(ra: np.ndarray, rb: np.ndarray, idx: np.ndarray, level: fl
         ok = draws[np.isfinite(draws)]
         out[f"{k}_lo"], out[f"{k}_hi"] = (np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if ok.size else (np.nan, np.nan))
     lo, hi = out["return_diff_lo"], out["return_diff_hi"]
-    out["verdict"] = "agent better" if lo > 0 else "agent worse" if hi < 0 else "no significant difference"
+    out["verdict"] = verdict(lo, hi, "agent")
     return {k: (float(v) if k != "verdict" else v) for k, v in out.items()}

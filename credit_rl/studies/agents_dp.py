@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import param, validate
+from ..stats import t_interval
 from ..agents.dqn import DQNConfig
-from ..agents.dp import (GRID_DQN_DEFAULTS, GridPPOConfig, _t_interval, make_grid_dqn, make_grid_ppo, make_sb3_default_ppo,
+from ..agents.dp import (GRID_DQN_DEFAULTS, GridPPOConfig, make_grid_dqn, make_grid_ppo, make_sb3_default_ppo,
                                  time_to_score, train_on_budget)
 from ..envs.spread_grid import GridMDP, GridSpreadConfig, grid_mdp
 
@@ -72,8 +73,8 @@ def summarise_scores(per_seed: pd.DataFrame) -> pd.DataFrame:
     "Per agent: seeds, mean score with its 95 % t-interval over training seeds, mean CPU s to target, throughput."
     out = []
     for agent, g in per_seed.groupby("agent", sort=False):
-        mu, lo, hi = _t_interval(g["score"].to_numpy())
-        out.append(dict(agent=agent, n_seeds=len(g), score_mean=mu, ci95_lo=lo, ci95_hi=hi, score_min=g["score"].min(),
+        ci = t_interval(g["score"])
+        out.append(dict(agent=agent, n_seeds=len(g), score_mean=ci["mean"], ci95_lo=ci["lo"], ci95_hi=ci["hi"], score_min=g["score"].min(),
                         cpu_s_to_target_mean=g["cpu_s_to_target"].mean(), n_reached_target=int(g["cpu_s_to_target"].notna().sum()),
                         steps_per_cpu_s=g["steps_per_cpu_s"].mean(), cpu_s=g["cpu_s"].mean(), wall_s=g["wall_s"].mean()))
     return pd.DataFrame(out)

@@ -19,10 +19,11 @@ from ..envs.constraints import ConstraintLimits, cvar_excess_budget, hard_limit_
 from ..envs.spread import CreditSpreadConfig
 from ..metrics import annual_return, max_drawdown
 from ..risk import historical_var
+from ..stats import seed_summary, t_interval
 
 # %% auto #0
 __all__ = ['CHAPTER_AGENTS', 'CHAPTER_ENV', 'CHAPTER_LIMITS', 'CHAPTER_BUDGETS', 'CHAPTER_PPO', 'ConstrainedChapterParams',
-           'chapter_config', 'evaluate_daily', 'seed_metrics', 'mean_ci', 'summarise_seeds', 'paired_vs_baseline',
+           'chapter_config', 'evaluate_daily', 'seed_metrics', 'summarise_seeds', 'paired_vs_baseline',
            'run_chapter_agent', 'run_chapter']
 
 # %% ../../nbs/66_studies.constrained.ipynb #6f6b7936
@@ -104,22 +105,10 @@ def seed_metrics(daily: pd.DataFrame,  # `evaluate_daily` rows of one trained po
     return {k: float(v) for k, v in out.items()}
 
 # %% ../../nbs/66_studies.constrained.ipynb #3438c76b
-def mean_ci(x, level: float = 0.95) -> tuple[float, float, float]:
-    "(mean, lo, hi): Student-t interval of the mean of `x` (NaNs dropped); lo = hi = NaN with fewer than 2 values."
-    from scipy import stats
-    x = np.asarray(x, float); x = x[np.isfinite(x)]
-    if len(x) == 0: return (np.nan, np.nan, np.nan)
-    m = float(x.mean())
-    if len(x) < 2: return (m, np.nan, np.nan)
-    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return (m, m - half, m + half)
-
 def summarise_seeds(per_seed: pd.DataFrame,  # one row per (agent, seed) with `seed_metrics` columns
                     metrics: list) -> pd.DataFrame:
     "Long table agent × metric: mean, lo, hi over seeds and the number of seeds."
-    rows = [dict(agent=a, metric=m, **dict(zip(("mean", "lo", "hi"), mean_ci(g[m]))), seeds=int(g[m].notna().sum()))
-            for a, g in per_seed.groupby("agent", sort=False) for m in metrics]
-    return pd.DataFrame(rows)
+    return seed_summary(per_seed, metrics, by="agent").rename(columns={"n": "seeds"})
 
 def paired_vs_baseline(per_seed: pd.DataFrame, metrics: list, baseline: str = "ppo") -> pd.DataFrame:
     "Agent − baseline per seed (paired: same seed, same held-out paths), mean and 95 % CI over seeds."
@@ -128,8 +117,8 @@ def paired_vs_baseline(per_seed: pd.DataFrame, metrics: list, baseline: str = "p
     for a, g in per_seed[per_seed["agent"] != baseline].groupby("agent", sort=False):
         g = g.set_index("seed"); common = g.index.intersection(base.index)
         for m in metrics:
-            mu, lo, hi = mean_ci(g.loc[common, m] - base.loc[common, m])
-            rows.append(dict(agent=a, metric=m, mean=mu, lo=lo, hi=hi, seeds=len(common)))
+            ci = t_interval(g.loc[common, m] - base.loc[common, m])
+            rows.append(dict(agent=a, metric=m, mean=ci["mean"], lo=ci["lo"], hi=ci["hi"], seeds=len(common)))
     return pd.DataFrame(rows)
 
 # %% ../../nbs/66_studies.constrained.ipynb #320f5f39

@@ -26,7 +26,7 @@ from ..references import ac_cost_moments, ac_schedule
 __all__ = ['TRAIN_REWARDS', 'objective', 'objective_ci', 'relative_gap', 'evaluate_execution', 'linearised_ac_holdings',
            'constant_fraction_policy', 'best_constant_fraction', 'ExecutionTrainVecEnv', 'ExecutionTrainConfig',
            'make_execution_ppo', 'train_execution_ppo', 'agent_policy', 'twap_reward_scale', 'exact_linear_objective',
-           'policy_table', 'seed_summary', 'ExecutionChapterParams']
+           'policy_table', 'ExecutionChapterParams']
 
 # %% ../../nbs/64_studies.execution.ipynb #adb35090
 def objective(cost_usd, lam: float) -> float:
@@ -212,15 +212,6 @@ def policy_table(episodes: pd.DataFrame, config: LiquidityConfig, reference: str
                          forced_pct=100 * g.forced_units.mean() / config.quantity,
                          last_action=g.last_action.mean(), last_trade_cost_usd=g.last_trade_cost_usd.mean()))
     return pd.DataFrame(rows).set_index("policy")
-
-def seed_summary(gaps_pct) -> dict:
-    "Mean of per-seed gaps (%) with a 95 % t-interval over seeds (NaN interval for one seed)."
-    from scipy import stats
-    g = np.asarray(gaps_pct, dtype=float)
-    m = float(g.mean())
-    if len(g) < 2: return dict(mean=m, lo=float("nan"), hi=float("nan"), n=len(g))
-    h = float(stats.t.ppf(0.975, len(g) - 1) * g.std(ddof=1) / math.sqrt(len(g)))
-    return dict(mean=m, lo=m - h, hi=m + h, n=len(g))
 
 # %% ../../nbs/64_studies.execution.ipynb #10e7267d
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import summary
+from ..stats import paired_t
 from ..envs.spread import CreditSpreadEnv, rollout
 from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, TrainPPOParams, make_ppo
 from ..agents.training import train_agent
@@ -62,14 +63,7 @@ def metrics_by_policy(timeseries: pd.DataFrame) -> dict:
 
 # %% ../../nbs/62_studies.ppo_ig.ipynb #d576ad4d
 def paired_difference(results: dict, a: str, b: str, keys=("sharpe", "annual_return", "max_drawdown", "turnover")) -> dict:
-    "Mean of (a − b) per evaluation seed with a 95 % t-interval and a verdict, for each metric in `keys`."
-    from scipy import stats
-    A = {m["eval_seed"]: m for m in results["per_seed"][a]}; B = {m["eval_seed"]: m for m in results["per_seed"][b]}
-    seeds = sorted(set(A) & set(B)); out = {}
-    for k in keys:
-        d = np.array([A[s][k] - B[s][k] for s in seeds], dtype=float); d = d[np.isfinite(d)]
-        if len(d) < 2: out[k] = dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n=len(d), verdict="not enough seeds"); continue
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)); mu = float(d.mean())
-        verdict = "no evidence" if mu - half <= 0 <= mu + half else ("better" if (mu > 0) != (k == "turnover") else "worse")
-        out[k] = dict(mean=mu, lo=float(mu - half), hi=float(mu + half), n=int(len(d)), verdict=f"{a} {verdict}" if verdict != "no evidence" else verdict)
-    return out
+    "Mean of (a − b) per evaluation seed with a 95 % t-interval and a verdict (`credit_rl.stats.paired_t`), for each metric in `keys`."
+    per_seed = {name: {m["eval_seed"]: m for m in results["per_seed"][name]} for name in (a, b)}
+    return {k: paired_t({s: m[k] for s, m in per_seed[a].items()}, {s: m[k] for s, m in per_seed[b].items()},
+                        subject=a, higher_is_better=k != "turnover") for k in keys}

@@ -18,6 +18,7 @@ import torch
 
 from ..config import param
 from ..metrics import annual_return, max_drawdown, sharpe_ratio
+from ..stats import seed_summary as _seed_summary, t_interval, verdict
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
 from ..agents.ppo import EVAL_SEED_BASE, PPOConfig, TrainPPOParams
 from ..agents.training import train_agent
@@ -152,18 +153,9 @@ def regime_metrics(ts: pd.DataFrame, by: str = "vix_regime") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../../nbs/65_studies.regime_ppo.ipynb #68ab5472
-def _t_interval(x) -> dict:
-    from scipy import stats
-    x = np.asarray(x, float); x = x[np.isfinite(x)]
-    if len(x) < 2: return dict(mean=float(x.mean()) if len(x) else float("nan"), lo=float("nan"), hi=float("nan"), n=len(x))
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return dict(mean=float(x.mean()), lo=float(x.mean() - half), hi=float(x.mean() + half), n=len(x))
-
 def seed_summary(table: pd.DataFrame, keys=REGIME_METRICS) -> pd.DataFrame:
     "Mean and 95 % t-interval over training seeds of each metric, per variant and regime (table: `regime_metrics` + variant, train_seed)."
-    rows = [dict(variant=v, regime=r, metric=k, **_t_interval(g[k]))
-            for (v, r), g in table.groupby(["variant", "regime"], sort=False) for k in keys]
-    return pd.DataFrame(rows)
+    return _seed_summary(table, list(keys), by=["variant", "regime"])
 
 def paired_seed_differences(table: pd.DataFrame, a: str, b: str, keys=REGIME_METRICS) -> pd.DataFrame:
     "Variant a − b, paired by training seed, per regime and metric: mean, 95 % t-interval, n and a computed verdict (higher = better for all three)."
@@ -172,9 +164,8 @@ def paired_seed_differences(table: pd.DataFrame, a: str, b: str, keys=REGIME_MET
         A, B = g[g.variant == a].set_index("train_seed"), g[g.variant == b].set_index("train_seed")
         seeds = A.index.intersection(B.index)
         for k in keys:
-            ci = _t_interval(A.loc[seeds, k] - B.loc[seeds, k])
-            verdict = ("no evidence" if not ci["lo"] > 0 and not ci["hi"] < 0 else f"{a} better" if ci["lo"] > 0 else f"{a} worse")
-            rows.append(dict(comparison=f"{a} − {b}", regime=r, metric=k, **ci, verdict=verdict))
+            ci = t_interval(A.loc[seeds, k] - B.loc[seeds, k])
+            rows.append(dict(comparison=f"{a} − {b}", regime=r, metric=k, **ci, verdict=verdict(ci["lo"], ci["hi"], a)))
     return pd.DataFrame(rows)
 
 # %% ../../nbs/65_studies.regime_ppo.ipynb #02b65b2b

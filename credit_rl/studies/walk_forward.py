@@ -20,7 +20,7 @@ from ..envs.spread import WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv
 from ..envs.constraints import ConstraintCosts, ConstraintLimits
 from ..backtest.engine import COST_MULTIPLIERS, BacktestMarket, strongest_rule, walk_forward, walk_forward_splits
 from ..backtest.walkforward import (AgentPolicy, bootstrap_indices, frame_of_market, history_backtest_config, history_env_config,
-                                            history_market, metrics_with_ci, paired_difference, real_history, synthetic_history)
+                                            history_market, metrics_with_ci, paired_bootstrap_difference, real_history, synthetic_history)
 from ..agents.rules import CarryRule, default_rules
 from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo
 from ..agents.training import train_agent
@@ -226,7 +226,7 @@ def compare_to_strongest_rule(returns: pd.DataFrame, overall: pd.DataFrame, p: W
         idx = bootstrap_indices(len(rb), p.n_resamples, p.block_days, p.seed * 1000 + 998)
         for agent in overall.loc[overall.kind == "agent", "policy"].unique():
             ra = at[at.policy == agent].sort_values("date")["return"].to_numpy()
-            rows.append(dict(cost_multiplier=k, strongest_rule=best, agent=agent, **paired_difference(ra, rb, idx)))
+            rows.append(dict(cost_multiplier=k, strongest_rule=best, agent=agent, **paired_bootstrap_difference(ra, rb, idx)))
     return pd.DataFrame(rows, columns=["cost_multiplier", "strongest_rule", "agent", "return_diff", "return_diff_lo", "return_diff_hi",
                                        "sharpe_diff", "sharpe_diff_lo", "sharpe_diff_hi", "verdict"])
 

@@ -12,7 +12,7 @@ Prints, all measured in this run (same machine load for both sides):
 Budget = CPU seconds of this process (time.process_time) with torch and numba on one thread: stricter than 60 s of
 wall clock on an idle 2-core machine. Wall time and the 1-minute load average are printed beside.
 The 5-seed figures with confidence intervals come from the research chapter's full profile
-(`credit-rl run params/full/agents_dp.yaml`); this script runs --seeds (default 1) for a quick check.
+(`credit-rl run params/agents_dp.yaml --profile full`); this script runs --seeds (default 1) for a quick check.
 Run: .venv/bin/python tests/benchmarks/bench_agents_grid.py [--seeds 1] [--budget 60] [--sb3-budget 180] [--throughput-s 10]
 Not collected by pytest (benchmarks print figures, they never assert timings).
 """
