@@ -283,6 +283,9 @@ def test_synthetic_twin_equals_sync_vector_env_and_dummy_vec_env():
 def test_twin_rejects_real_data_and_bad_continuous_actions():
     with pytest.raises(ValueError, match="market_model='real'"):
         CreditSpreadVectorEnv(2, {"market_model": "real"})
+    for mm in ("single_bond", "synthetic"):   # the kernels compute the base feature set only (for now)
+        with pytest.raises(ValueError, match="features: CreditSpreadVectorEnv computes only the 'base'"):
+            CreditSpreadVectorEnv(2, market_model=mm, features="seed")
     venv = CreditSpreadVectorEnv(2, {"action_type": "continuous", "max_abs_weight": 1.5})
     venv.reset(seed=0)
     for bad, msg in (([0.1, np.inf], "env 1 got inf"), ([[0.1], [1.6]], "env 1 got 1.6"), ([0.1], r"shape \(1,\)"),

@@ -87,3 +87,61 @@ def test_harness_catches_lookahead():
         base, pert = fn(inputs), fn(_perturb_after(inputs, 400, seed=9))
         with pytest.raises(AssertionError):
             _assert_past_unchanged(base, pert, 400, name)
+
+
+# --- the trading envs' feature sets (config field `features`): the env's observation at t ignores the path after t ---
+
+def _spread_env_obs(frame: pd.DataFrame, n_steps: int, features: str = "seed") -> np.ndarray:
+    "Observations of days 0..n_steps of a CreditSpreadEnv on a real slice (start row 0), alternating actions."
+    from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv
+    env = CreditSpreadEnv(CreditSpreadConfig(market_model="real", episode_days=200, features=features), frame=frame)
+    obs = [env.reset(seed=0, options={"start_row": 0})[0]]
+    obs += [env.step(t % 3)[0] for t in range(n_steps)]
+    return np.array(obs)
+
+
+@pytest.mark.parametrize("t", [0, 30, 90])
+def test_spread_env_seed_features_ignore_the_future(t):
+    from credit_rl.envs.spread import SEED_OBS_NAMES, WARMUP_DAYS
+    d = _inputs()
+    frame = pd.DataFrame({"ig_oas_bp": d["spread_bp"], "vix": 15 + d["bid_ask_bp"] / 3}, index=IDX)
+    base = _spread_env_obs(frame, 120)
+    pert = {k: pd.Series(v.to_numpy(), IDX) for k, v in _perturb_after(
+        {"spread_bp": d["spread_bp"], "bid_ask_bp": d["bid_ask_bp"]}, WARMUP_DAYS + t, seed=3).items()}
+    out = _spread_env_obs(pd.DataFrame({"ig_oas_bp": pert["spread_bp"], "vix": 15 + pert["bid_ask_bp"] / 3}, index=IDX), 120)
+    np.testing.assert_array_equal(out[:t + 1], base[:t + 1])
+    n = len(SEED_OBS_NAMES)
+    assert not np.array_equal(out[t + 1:, -n:], base[t + 1:, -n:]), "perturbation after t had no effect"
+    np.testing.assert_array_equal(base[:, :-n], _spread_env_obs(frame, 120, features="base"))   # base columns: the base env's
+
+
+def test_spread_env_single_bond_seed_features_are_causal():
+    "single_bond market: the extra columns at day t equal the features of the spreads stepped up to t (a prefix recomputation)."
+    from credit_rl.envs.spread import CreditSpreadEnv, OBS_CLIP, WARMUP_DAYS, seed_features, single_bond_spreads
+    env = CreditSpreadEnv(features="seed")
+    obs, info = env.reset(seed=123)
+    warm = single_bond_spreads(env.config, 123)[:WARMUP_DAYS + 1]
+    spreads = list(warm)
+    assert spreads[-1] == info["spread_bp"]
+    for t in range(80):
+        np.testing.assert_array_equal(obs[6:], np.clip(seed_features(np.array(spreads))[-1], -OBS_CLIP, OBS_CLIP).astype(np.float32))
+        obs, _, _, _, info = env.step(2 if t % 7 < 3 else 0)
+        spreads.append(info["spread_bp"])
+
+
+@pytest.mark.parametrize("t", [0, 40, 150])
+def test_cross_asset_seed_features_ignore_the_future(t):
+    "The extra columns of decision day t depend on market days <= warmup + t only; the env reads exactly them."
+    from credit_rl.envs.cross_asset import (N_OBS, CrossAssetConfig, CrossAssetEnv, feature_table, market_days,
+                                            seed_market_features)
+    c = CrossAssetConfig(episode_days=200, features="seed")
+    M = market_days(c, 11, 0)
+    d = c.warmup_days + t
+    rng = np.random.default_rng(t)
+    M2 = M.copy(); M2[d + 1:] *= np.exp(rng.normal(0, 0.3, M2[d + 1:].shape))
+    a, b = seed_market_features(M), seed_market_features(M2)
+    np.testing.assert_array_equal(b[:d + 1], a[:d + 1])
+    assert not np.allclose(b[d + 1:], a[d + 1:])
+    env = CrossAssetEnv(c)
+    obs = [env.reset(seed=11)[0]] + [env.step(np.zeros(8, np.float32))[0] for _ in range(t)]
+    np.testing.assert_array_equal(obs[t][N_OBS:], feature_table(c, M)[t].astype(np.float32))

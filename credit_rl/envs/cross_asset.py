@@ -23,28 +23,30 @@ from .vec import SharedConfigSB3VecEnv, episode_start
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
 from ..market.bond import TRADING_DAYS_PER_YEAR
+from ..market.features import bid_ask_percentile, bollinger_bands, equity_credit_corr, rsi, spread_zscore
 from ..market.synthetic import (EP_ACTIVE, EP_PREM_HY, EP_PREM_IG, EPISODES, ETFS, F_BID_ASK, F_ETF, FIELDS, N_FIELDS, N_STATE, ZBI, ZP,
                                  MarketParams, episode_overlay, init_market_state, kernel_inputs, observe_market, path_noise,
                                  simulate_market, step_market)
 
 # %% auto #0
-__all__ = ['INSTRUMENTS', 'N_INSTR', 'LEGS', 'DEFAULT_TEMPLATES', 'M_REGIME', 'M_IG', 'M_HY', 'M_VIX', 'M_MOVE', 'M_UST', 'M_LIQ',
-           'M_BA_IG', 'M_VOL_IG_BOND', 'M_VOL_IG_ETF', 'M_VOL_HY_ETF', 'M_VOL_CDX_IG', 'M_VOL_CDX_HY', 'M_INFORMED',
-           'M_EQ_RET', 'M_CDX_IG', 'M_CDX_HY', 'M_BASIS_IG', 'M_BASIS_HY', 'M_LQD_PX', 'M_LQD_PREM', 'M_HYG_PX',
-           'M_HYG_PREM', 'RV_FIELDS', 'R_BLEV', 'R_BPULL', 'R_BVOL', 'R_BLOAD', 'R_PLEV', 'R_PPULL', 'R_PVOL',
-           'R_PLOAD', 'R_GAIN', 'R_SLOPE', 'R_D_ETF', 'R_BDECAY', 'R_PDECAY', 'R_AT_BID', 'R_BETA', 'R_LTHR', 'N_R',
-           'RV_STATE', 'N_RV_STATE', 'MARKET_OBS_NAMES', 'OBS_NAMES', 'N_MKT_OBS', 'N_OBS', 'OBS_CLIP', 'N_LEGS',
+__all__ = ['INSTRUMENTS', 'N_INSTR', 'LEGS', 'DEFAULT_TEMPLATES', 'FEATURE_SETS', 'M_REGIME', 'M_IG', 'M_HY', 'M_VIX', 'M_MOVE',
+           'M_UST', 'M_LIQ', 'M_BA_IG', 'M_VOL_IG_BOND', 'M_VOL_IG_ETF', 'M_VOL_HY_ETF', 'M_VOL_CDX_IG', 'M_VOL_CDX_HY',
+           'M_INFORMED', 'M_EQ_RET', 'M_CDX_IG', 'M_CDX_HY', 'M_BASIS_IG', 'M_BASIS_HY', 'M_LQD_PX', 'M_LQD_PREM',
+           'M_HYG_PX', 'M_HYG_PREM', 'RV_FIELDS', 'R_BLEV', 'R_BPULL', 'R_BVOL', 'R_BLOAD', 'R_PLEV', 'R_PPULL',
+           'R_PVOL', 'R_PLOAD', 'R_GAIN', 'R_SLOPE', 'R_D_ETF', 'R_BDECAY', 'R_PDECAY', 'R_AT_BID', 'R_BETA', 'R_LTHR',
+           'N_R', 'RV_STATE', 'N_RV_STATE', 'MARKET_OBS_NAMES', 'OBS_NAMES', 'N_MKT_OBS', 'N_OBS', 'OBS_CLIP', 'N_LEGS',
            'C_OBS', 'C_RET', 'C_SIGMA', 'C_VOL', 'C_STRESS', 'C_INFORMED', 'C_BASIS', 'C_PREM', 'C_REGIME', 'N_COLS',
            'K_IG_THETA', 'K_HY_THETA', 'K_IG_SD', 'K_HY_SD', 'K_VIX_REF', 'K_VOL_ELAST', 'K_VOL_CAP', 'K_BA_IG',
            'K_SLEEVE_VOL_SHARE', 'K_STRESS_REF', 'K_DT', 'K_D_CDX', 'K_MULT', 'K_D_SLEEVE', 'K_D_ETF', 'K_HY_LOSS',
-           'K_D_BASIS', 'N_K', 'F_CAPITAL', 'F_COSTS', 'F_DT', 'F_FUND', 'F_STOP', 'F_GROSS_CAP', 'F_BOND_VENUE',
-           'F_REPO', 'F_REPO_STRESS', 'F_HAIRCUT', 'F_HAIRCUT_STRESS', 'F_BORROW', 'F_IM', 'F_MAXW', 'F_RATING',
-           'F_MAT', 'F_NBONDS', 'N_F', 'CASH_CLASS', 'INFO_NAMES', 'N_INFO', 'CROSS_ASSET_ENV_ID',
-           'RelativeValueParams', 'CrossAssetConfig', 'relative_value_consts', 'market_inputs', 'market_days',
-           'table_consts', 'episode_table_nb', 'episode_table', 'step_consts', 'funding_cost_nb', 'trade_cost_nb',
-           'target_weights_nb', 'batch_target_weights_nb', 'batch_observe', 'batch_step_nb', 'CrossAssetBatch',
-           'CrossAssetEnv', 'rollout', 'convergence_policy', 'premium_policy', 'batch_pnl', 'stress_spells',
-           'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv', 'CrossAssetVectorEnv']
+           'K_D_BASIS', 'N_K', 'SEED_MARKET_OBS_NAMES', 'EXTRA_OBS_NAMES', 'F_CAPITAL', 'F_COSTS', 'F_DT', 'F_FUND',
+           'F_STOP', 'F_GROSS_CAP', 'F_BOND_VENUE', 'F_REPO', 'F_REPO_STRESS', 'F_HAIRCUT', 'F_HAIRCUT_STRESS',
+           'F_BORROW', 'F_IM', 'F_MAXW', 'F_RATING', 'F_MAT', 'F_NBONDS', 'N_F', 'CASH_CLASS', 'INFO_NAMES', 'N_INFO',
+           'CROSS_ASSET_ENV_ID', 'RelativeValueParams', 'CrossAssetConfig', 'relative_value_consts', 'market_inputs',
+           'market_days', 'table_consts', 'episode_table_nb', 'episode_table', 'seed_market_features', 'feature_table',
+           'step_consts', 'funding_cost_nb', 'trade_cost_nb', 'target_weights_nb', 'batch_target_weights_nb',
+           'batch_observe', 'batch_step_nb', 'CrossAssetBatch', 'CrossAssetEnv', 'rollout', 'convergence_policy',
+           'premium_policy', 'batch_pnl', 'stress_spells', 'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv',
+           'CrossAssetVectorEnv']
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #909b4bb0
 INSTRUMENTS = ("cdx_ig", "cdx_hy", "fin", "ind", "util", "lqd", "hyg", "basis_ig")
@@ -93,6 +95,8 @@ class RelativeValueParams:
         if bad: raise ParamsError("<RelativeValueParams>", bad)
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #f11df441
+FEATURE_SETS = ("base", "seed")  # observation feature sets (section 'Feature sets'): 'base' = today's observation
+
 @dataclass(frozen=True)
 class CrossAssetConfig:
     "Market, instruments, funding, costs and episode of `CrossAssetEnv` (units in each doc)."
@@ -127,6 +131,7 @@ class CrossAssetConfig:
     include_costs: bool = param(True, "False = no venue costs (financing still charged)")
     cost_model: CostModel = param(CostModel(), "transaction-cost parameters (credit_rl.costs)")
     stop_loss_frac: float = param(0.5, "episode terminates when cumulative P&L <= -this (decimal of capital): a margin-call stop-out", gt=0, le=10)
+    features: str = param("base", "observation feature set: 'base' = OBS_NAMES; 'seed' = base + the seed's signals on the IG/HY indices (z-score, RSI, Bollinger %b, equity-credit correlation, bid-ask percentile; section 'Feature sets')", choices=FEATURE_SETS)
     def __post_init__(self): validate(self); _validate_cross_asset(self)
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #d5191e6c
@@ -382,6 +387,24 @@ def episode_table(config: CrossAssetConfig, seed: int, episode: int) -> np.ndarr
     episode_table_nb(market_days(config, seed, episode), config.warmup_days, table_consts(config), table)
     return table
 
+# %% ../../nbs/35_envs.cross_asset.ipynb #c5bde2d7
+SEED_MARKET_OBS_NAMES = ("ig_spread_z_60d", "hy_spread_z_60d", "ig_rsi_14d", "hy_rsi_14d", "ig_bb_pct_b_20d", "hy_bb_pct_b_20d",
+                         "eq_credit_corr_60d", "ig_bid_ask_pctile_60d")
+EXTRA_OBS_NAMES = {"base": (), "seed": SEED_MARKET_OBS_NAMES}   # observation names each feature set appends to OBS_NAMES
+
+def seed_market_features(M: np.ndarray) -> np.ndarray:
+    "SEED_MARKET_OBS_NAMES of every market day of M (n_days, N_FIELDS), float64 unclipped; row d uses days <= d only (undefined -> 0)."
+    ig, hy = pd.Series(M[:, M_IG]), pd.Series(M[:, M_HY])
+    cols = [spread_zscore(ig, 60), spread_zscore(hy, 60), (rsi(ig, 14) - 50.0) / 50.0, (rsi(hy, 14) - 50.0) / 50.0,
+            2.0 * bollinger_bands(ig, 20)["bb_pct_b"] - 1.0, 2.0 * bollinger_bands(hy, 20)["bb_pct_b"] - 1.0,
+            equity_credit_corr(pd.Series(M[:, M_EQ_RET]), ig.diff(), 60), 2.0 * bid_ask_percentile(pd.Series(M[:, M_BA_IG]), 60) - 1.0]
+    return np.nan_to_num(np.column_stack(cols), nan=0.0, posinf=OBS_CLIP, neginf=-OBS_CLIP)
+
+def feature_table(config: CrossAssetConfig, M: np.ndarray) -> np.ndarray:
+    "Extra observation columns of `config.features` for decision days 0..episode_days (clipped; 0 columns for 'base') from the episode's market M."
+    if config.features == "base": return np.zeros((config.episode_days + 1, 0))
+    return np.clip(seed_market_features(M)[config.warmup_days:], -OBS_CLIP, OBS_CLIP)
+
 # %% ../../nbs/35_envs.cross_asset.ipynb #e20d8064
 # funding/cost constant vector of the step kernel (indices F_*)
 (F_CAPITAL, F_COSTS, F_DT, F_FUND, F_STOP, F_GROSS_CAP, F_BOND_VENUE) = range(7)
@@ -521,7 +544,10 @@ class CrossAssetBatch:
         self.tables = np.zeros((n, self.config.episode_days + 1, N_COLS))
         self.t, self.w, self.cum = np.zeros(n, np.int64), np.zeros((n, N_INSTR)), np.zeros(n)
         self.seeds, self.episodes = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        self.obs, self.final_obs = np.zeros((n, N_OBS), np.float32), np.zeros((n, N_OBS), np.float32)
+        self.extra_names = EXTRA_OBS_NAMES[self.config.features]      # observation columns after OBS_NAMES
+        self.extra = np.zeros((n, self.config.episode_days + 1, len(self.extra_names)))
+        n_obs = N_OBS + len(self.extra_names)
+        self.obs, self.final_obs = np.zeros((n, n_obs), np.float32), np.zeros((n, n_obs), np.float32)
         self.rewards, self.infos = np.zeros(n), np.zeros((n, N_INFO))
         self.terminated, self.truncated = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
         self._targets = np.zeros((n, N_INSTR))
@@ -532,9 +558,16 @@ def _start(self: CrossAssetBatch, idx) -> None:
     "Build the tables of envs `idx` for their current (seed, episode) and flatten their books."
     c = self.config
     for i in idx:
-        episode_table_nb(market_days(c, int(self.seeds[i]), int(self.episodes[i]), self.market_inputs), c.warmup_days, self.k, self.tables[i])
+        M = market_days(c, int(self.seeds[i]), int(self.episodes[i]), self.market_inputs)
+        episode_table_nb(M, c.warmup_days, self.k, self.tables[i])
+        if self.extra_names: self.extra[i] = feature_table(c, M)
         self.t[i], self.cum[i] = 0, 0.0
         self.w[i] = 0.0
+
+@patch
+def _observe_extra(self: CrossAssetBatch) -> None:
+    "Columns N_OBS.. of obs: the extra features of `config.features` on each env's day t (nothing for 'base')."
+    if self.extra_names: self.obs[:, N_OBS:] = self.extra[np.arange(self.num_envs), self.t]
 
 @patch
 def reset(self: CrossAssetBatch, seeds=None, episodes=None) -> np.ndarray:
@@ -543,7 +576,7 @@ def reset(self: CrossAssetBatch, seeds=None, episodes=None) -> np.ndarray:
     else: self.episodes += 1
     if episodes is not None: self.episodes[:] = episodes
     self._start(range(self.num_envs))
-    batch_observe(self.tables, self.t, self.w, self.f, self.obs)
+    batch_observe(self.tables, self.t, self.w, self.f, self.obs); self._observe_extra()
     return self.obs
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #11fea0a6
@@ -575,12 +608,13 @@ def step(self: CrossAssetBatch, actions, autoreset: bool = True):
     if (self.t >= self.config.episode_days).any(): raise RuntimeError("an episode is over: call reset() (or step with autoreset=True)")
     batch_step_nb(self.tables, self.t, self.w, self.cum, targets, self.f, self.kp, self.obs, self.rewards,
                   self.terminated, self.truncated, self.infos)
+    self._observe_extra()
     done = np.flatnonzero(self.terminated | self.truncated)
     if autoreset and done.size:
         self.final_obs[done] = self.obs[done]
         self.episodes[done] += 1
         self._start(done)
-        batch_observe(self.tables, self.t, self.w, self.f, self.obs)
+        batch_observe(self.tables, self.t, self.w, self.f, self.obs); self._observe_extra()
     return self.obs, self.rewards, self.terminated, self.truncated
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #9b8db67c
@@ -593,7 +627,8 @@ class CrossAssetEnv(gym.Env):
         self.config = c = self._batch.config
         self.action_space = (spaces.Discrete(len(c.templates)) if c.action_mode == "discrete"
                              else spaces.Box(-1.0, 1.0, shape=(N_INSTR,), dtype=np.float32))
-        self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(N_OBS,), dtype=np.float32)
+        self.obs_names = OBS_NAMES + self._batch.extra_names
+        self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(self.obs_names),), dtype=np.float32)
         self._done, self.episode_seed = True, None
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #d17805aa
@@ -764,13 +799,14 @@ class CrossAssetSB3VecEnv(SharedConfigSB3VecEnv):
         "Step the batch; infos carry INFO_NAMES and, at episode ends, terminal_observation and TimeLimit.truncated."
         b = self.batch
         batch_step_nb(b.tables, b.t, b.w, b.cum, self._targets, b.f, b.kp, b.obs, b.rewards, b.terminated, b.truncated, b.infos)
+        b._observe_extra()
         done = b.terminated | b.truncated
         infos = [dict(zip(INFO_NAMES, row)) for row in b.infos.tolist()]
         idx = np.flatnonzero(done)
         if idx.size:
             b.final_obs[idx] = b.obs[idx]
             b.episodes[idx] += 1
-            b._start(idx); batch_observe(b.tables, b.t, b.w, b.f, b.obs)
+            b._start(idx); batch_observe(b.tables, b.t, b.w, b.f, b.obs); b._observe_extra()
             for i in idx: infos[i]["terminal_observation"] = b.final_obs[i].copy(); infos[i]["TimeLimit.truncated"] = bool(b.truncated[i])
         return b.obs.copy(), b.rewards.astype(np.float32), done.copy(), infos
 

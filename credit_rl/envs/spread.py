@@ -27,23 +27,27 @@ from ..costs import (CLIENTS, COST_MODEL, VENUES, cost_breakdown_nb, cost_kernel
 from ..market.synthetic import (CLASSES, RATINGS, SECTORS, MarketParams, UniverseParams, regime_transition_matrix,
                                  simulate_market, universe_spreads)
 from ..market.regimes import forward_filter
+from ..market.features import bollinger_bands, rsi, spread_zscore
 from ..market.bond import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, TRADING_DAYS_PER_YEAR,
                               VOLUME_USD, SpreadProcessParams, advance_spread, check_bounds, init_spread_state,
-                              kernel_params, spread_path_rng, step_spread)
+                              kernel_params, simulate_spread_paths, spread_path_rng, step_spread)
 from ..vmath import log_nb
 
 # %% auto #0
-__all__ = ['WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
+__all__ = ['FEATURE_SETS', 'WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
            'env_inline_uncached', 'INFO_NAMES', 'INDEX_REF_BP', 'REGIME_OBS_NAMES', 'N_IG_RATINGS', 'SYNTHETIC_FIELDS',
-           'REF_SEED', 'REF_PATHS', 'REF_DAYS', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
-           'maturity_years_nb', 'spread_duration_nb', 'observation_nb', 'ring_features_nb', 'env_observation_nb',
-           'env_ring_observation_nb', 'ring_push_nb', 'fill_cost_nb', 'book_pnl_nb', 'env_book_nb', 'env_advance_nb',
-           'env_step_nb', 'env_status_nb', 'env_warmup_nb', 'PathMarket', 'trailing_vol_bp_day', 'bond_class',
-           'one_bond_universe', 'synthetic_path', 'real_columns', 'prepare_frame', 'real_path', 'RegimeReference',
-           'regime_reference', 'regime_features', 'BondConsts', 'bond_consts', 'quoted_half_spread_bp',
-           'path_fill_cost', 'path_observations', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
+           'REF_SEED', 'REF_PATHS', 'REF_DAYS', 'SEED_OBS_NAMES', 'FEATURE_OBS_NAMES', 'CreditSpreadConfig',
+           'SpreadEnvConsts', 'env_consts', 'maturity_years_nb', 'spread_duration_nb', 'observation_nb',
+           'ring_features_nb', 'env_observation_nb', 'env_ring_observation_nb', 'ring_push_nb', 'fill_cost_nb',
+           'book_pnl_nb', 'env_book_nb', 'env_advance_nb', 'env_step_nb', 'env_status_nb', 'env_warmup_nb',
+           'PathMarket', 'trailing_vol_bp_day', 'bond_class', 'one_bond_universe', 'synthetic_path', 'real_columns',
+           'prepare_frame', 'real_path', 'RegimeReference', 'regime_reference', 'regime_features', 'BondConsts',
+           'bond_consts', 'quoted_half_spread_bp', 'path_fill_cost', 'path_observations', 'seed_features',
+           'feature_rows', 'single_bond_spreads', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
 
 # %% ../../nbs/31_envs.spread.ipynb #0f8d86d3
+FEATURE_SETS = ("base", "seed")  # observation feature sets (section 'Feature sets'): 'base' = today's observation
+
 @dataclass(frozen=True)
 class CreditSpreadConfig:
     "One-bond spread trading environment: market, bond, book and episode parameters."
@@ -74,6 +78,7 @@ class CreditSpreadConfig:
     real_vix_col: str = param("vix", "market_model='real': VIX column, points (liquidity stress and regime features)")
     real_half_spread_col: str = param("", "market_model='real': half-spread column, bp; '' = cost-grid fallback with VIX stress")
     real_volume_col: str = param("", "market_model='real': bond volume column, USD/day; '' = bond_volume_usd / (1 + VIX stress)")
+    features: str = param("base", "observation feature set: 'base' = the six features (+ regime features); 'seed' = base + the seed's technical signals on the traded spread (z-score, RSI, Bollinger %b; section 'Feature sets')", choices=FEATURE_SETS)
     def __post_init__(self):
         check_bounds(self)
         if self.regime_features and self.market_model == "single_bond":
@@ -419,6 +424,27 @@ def path_observations(pm: PathMarket, c: CreditSpreadConfig, bc: BondConsts, wit
                             tau / c.maturity_years, np.zeros(n_ep)])
     return np.hstack([base, regime_features(pm, bc.index, regime_reference(c.synthetic))[k]]) if with_regime else base
 
+# %% ../../nbs/31_envs.spread.ipynb #47078e2e
+SEED_OBS_NAMES = ("spread_z_63d", "rsi_14d", "bb_pct_b_20d")
+FEATURE_OBS_NAMES = {"base": (), "seed": SEED_OBS_NAMES}   # observation names each feature set appends
+
+def seed_features(spread_bp: np.ndarray) -> np.ndarray:
+    "SEED_OBS_NAMES of every path day, shape (n_days, 3), float64 unclipped; row k uses spreads of days <= k only (undefined -> 0)."
+    s = pd.Series(np.asarray(spread_bp, dtype=float))
+    out = np.column_stack([spread_zscore(s, 63, min_periods=WARMUP_DAYS), (rsi(s, 14) - 50.0) / 50.0,
+                           2.0 * bollinger_bands(s, WARMUP_DAYS)["bb_pct_b"] - 1.0])
+    return np.nan_to_num(out, nan=0.0, posinf=OBS_CLIP, neginf=-OBS_CLIP)
+
+def feature_rows(c: CreditSpreadConfig, spread_bp: np.ndarray) -> np.ndarray:
+    "Extra observation columns of `c.features` for episode days 0..episode_days (float64, unclipped; 0 columns for 'base'), from the path's spreads (path day WARMUP_DAYS + t)."
+    n = c.episode_days + 1
+    if c.features == "base": return np.zeros((n, 0))
+    return seed_features(spread_bp)[WARMUP_DAYS:WARMUP_DAYS + n]
+
+def single_bond_spreads(c: CreditSpreadConfig, market_seed: int) -> np.ndarray:
+    "Spreads (bp) of path days 0..WARMUP_DAYS + episode_days of the single_bond market for `market_seed`: the env's own stream."
+    return simulate_spread_paths(c.market, WARMUP_DAYS + c.episode_days, 1, seed=market_seed)["spread_bp"][0]
+
 # %% ../../nbs/31_envs.spread.ipynb #cec136ef
 class CreditSpreadEnv(gym.Env):
     "One corporate bond; actions = target weights (Discrete `config.positions` or a Box); reward = daily excess return on capital."
@@ -434,7 +460,7 @@ class CreditSpreadEnv(gym.Env):
         self._positions = np.asarray(c.positions, dtype=float)
         self._path_mode = c.market_model != "single_bond"
         self._with_regime = self._path_mode and c.regime_features is not False
-        self.obs_names = OBS_NAMES + (REGIME_OBS_NAMES if self._with_regime else ())
+        self.obs_names = OBS_NAMES + (REGIME_OBS_NAMES if self._with_regime else ()) + FEATURE_OBS_NAMES[c.features]
         if c.action_type == "discrete": self.action_space = spaces.Discrete(len(c.positions))
         else: self.action_space = spaces.Box(-c.max_abs_weight, c.max_abs_weight, shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(len(self.obs_names),), dtype=np.float32)
@@ -443,6 +469,7 @@ class CreditSpreadEnv(gym.Env):
         self._frame = prepare_frame(frame, c) if frame is not None else None
         self._bc = bond_consts(c) if self._path_mode else None
         self._t, self._done, self.market_seed, self.path = 0, True, None, None
+        self._extra = None   # single_bond with features != 'base': the extra columns of every episode day (float32, clipped)
 
 # %% ../../nbs/31_envs.spread.ipynb #2ee05bd9
 @patch
@@ -462,7 +489,7 @@ def _observation(self: CreditSpreadEnv) -> np.ndarray:
     if self._path_mode:
         row = self._rows[self._t].copy(); row[5] = self._w
         return np.clip(row, -OBS_CLIP, OBS_CLIP).astype(np.float32)
-    return self._obs.copy()
+    return self._obs.copy() if self._extra is None else np.concatenate([self._obs, self._extra[self._t]])
 
 # %% ../../nbs/31_envs.spread.ipynb #77890536
 @patch
@@ -479,6 +506,7 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
         self._rng = spread_path_rng(self.market_seed, 0)
         x = env_warmup_nb(self._state, self._hist, 0, self._kp, self._rng)
         env_ring_observation_nb(self._state[SPREAD_BP], self._state[HALF_SPREAD_BP], self._hist, 0, x, 0, self._w, self._ec, self._obs)
+        if FEATURE_OBS_NAMES[c.features]: self._extra = np.clip(feature_rows(c, single_bond_spreads(c, self.market_seed)), -OBS_CLIP, OBS_CLIP).astype(np.float32)
         return self._observation(), {"spread_bp": float(self._state[SPREAD_BP])} | info
     if self._frame is None: self.path = synthetic_path(c, self.market_seed)
     else:
@@ -487,6 +515,7 @@ def reset(self: CreditSpreadEnv, *, seed: int | None = None, options: dict | Non
         self.path = real_path(self._frame, c, start)
         info |= {"start_row": start, "first_date": self._frame.index[start + WARMUP_DAYS]}
     self._rows = path_observations(self.path, c, self._bc, self._with_regime)
+    if FEATURE_OBS_NAMES[c.features]: self._rows = np.hstack([self._rows, feature_rows(c, self.path.spread_bp)])
     return self._observation(), {"spread_bp": float(self.path.spread_bp[WARMUP_DAYS])} | info
 
 # %% ../../nbs/31_envs.spread.ipynb #206d5665

@@ -274,6 +274,9 @@ def check_vec_config(config: CreditSpreadConfig) -> None:
     if config.market_model not in ("single_bond", "synthetic"):
         raise ValueError(f"CreditSpreadVectorEnv batches market_model 'single_bond' or 'synthetic'; got market_model={config.market_model!r}: "
                          "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv(config, frame) for this config")
+    if config.features != "base":   # the kernels compute the base observation only (the extra features are computed in Python)
+        raise ValueError(f"features: CreditSpreadVectorEnv computes only the 'base' feature set; got features={config.features!r}: "
+                         "use SyncVectorEnv / DummyVecEnv over CreditSpreadEnv(config) for this config")
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #431bca62
 class CreditSpreadVectorEnv(gym.vector.VectorEnv):
