@@ -24,7 +24,8 @@ pcg_kernel = numba.njit(cache=True, _nrt=False)       # PCG64 kernels: cached, n
 
 # %% auto #0
 __all__ = ['pcg_kernel', 'PCG_MULT_HI', 'PCG_MULT_LO', 'mulhi64', 'pcg64_next', 'seed_pcg64', 'next_double',
-           'standard_exponential', 'standard_normal', 'next_episode_seed', 'PCG64Stream', 'stream_key']
+           'standard_exponential', 'standard_normal', 'next_episode_seed', 'vector_env_seeds', 'PCG64Stream',
+           'stream_key']
 
 # %% ../../nbs/38_envs.rng.ipynb #c724ec64
 @intrinsic
@@ -176,6 +177,24 @@ def next_episode_seed(st, i):
         threshold = (_U(0xFFFFFFFFFFFFFFFF) - (_SEED_RANGE - _U(1))) % _SEED_RANGE
         while x * _SEED_RANGE < threshold: x = pcg64_next(st, i)
     return numba.int64(mulhi64(x, _SEED_RANGE))
+
+# %% ../../nbs/38_envs.rng.ipynb #da4dd6db
+def vector_env_seeds(seed, # None, an int (env k gets seed + k) or a sequence of num_envs ints
+                     num_envs: int, # envs in the batch
+                     seeded: bool, # whether the batch was seeded before (None then continues each env's stream)
+                    ) -> np.ndarray: # int64[num_envs]; -1 = continue the env's episode stream
+    "Per-env seeds of a batched twin's reset, as gymnasium's vector envs take them; ValueError naming `seed`."
+    n, top = num_envs, 2**63 - 1
+    if seed is None:
+        if seeded: return np.full(n, -1, np.int64)
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(2))
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if not 0 <= seed <= top - n: raise ValueError(f"seed must be an integer in [0, 2**63 - 1 - num_envs], got {seed!r}")
+        return np.arange(n, dtype=np.int64) + int(seed)
+    seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else None
+    if seeds is None or len(seeds) != n or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < top for s in seeds):
+        raise ValueError(f"seed must be None, an int or a sequence of {n} ints in [0, 2**63 - 1), got {seed!r}")
+    return np.array(seeds, dtype=np.int64)
 
 # %% ../../nbs/38_envs.rng.ipynb #6b1e1624
 class PCG64Stream(NamedTuple):

@@ -25,7 +25,7 @@ from .vec import SharedConfigSB3VecEnv
 
 from ..config import ParamsError, from_dict, param, validate
 from ..costs import trade_cost
-from .rng import next_double, seed_pcg64
+from .rng import next_double, seed_pcg64, vector_env_seeds
 
 # %% auto #0
 __all__ = ['DAYS_PER_YEAR', 'OBS_NAMES', 'INFO_NAMES', 'rouwenhorst', 'GridSpreadConfig', 'GridMDP', 'cost_table', 'grid_mdp',
@@ -262,18 +262,8 @@ class GridCreditSpreadVectorEnv(gym.vector.VectorEnv):
 # %% ../../nbs/37_envs.spread_grid.ipynb #6f3f275e
 @patch
 def _env_seeds(self: GridCreditSpreadVectorEnv, seed) -> np.ndarray:
-    "Per-env seeds: int -> seed + k; a sequence of N ints; None -> continue (fresh OS entropy if never seeded)."
-    n = self.num_envs
-    if seed is None:
-        if self._seeded: return np.full(n, -1, np.int64)
-        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(2))
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        if not 0 <= seed <= 2**63 - 1 - n: raise ValueError(f"seed must be an integer in [0, 2**63 - 1 - num_envs], got {seed!r}")
-        return np.arange(n, dtype=np.int64) + int(seed)
-    seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else None
-    if seeds is None or len(seeds) != n or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and 0 <= x < 2**63 - 1 for x in seeds):
-        raise ValueError(f"seed must be None, an int or a sequence of {n} ints in [0, 2**63 - 1), got {seed!r}")
-    return np.array(seeds, dtype=np.int64)
+    "Per-env seeds for the reset kernel (envs.rng.vector_env_seeds); -1 = continue the env's episode stream."
+    return vector_env_seeds(seed, self.num_envs, self._seeded)
 
 @numba.njit
 def _reset_all_nb(seeds, v, cum_init, z, positions, i0, T):

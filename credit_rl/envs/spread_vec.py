@@ -23,7 +23,8 @@ from .vec import SharedConfigSB3VecEnv
 
 from ..config import from_dict
 from ..costs import client_half_spread_bp_nb, cost_breakdown_nb, maturity_bucket_nb
-from .rng import PCG64Stream, next_double, next_episode_seed, seed_pcg64, standard_exponential, standard_normal
+from .rng import (PCG64Stream, next_double, next_episode_seed, seed_pcg64, standard_exponential, standard_normal,
+                                vector_env_seeds)
 from .spread import (HIST_LEN, INFO_NAMES, OBS_CLIP, OBS_NAMES, REGIME_OBS_NAMES, TRADING_DAYS_PER_YEAR, WARMUP_DAYS,
                                    CreditSpreadConfig, _clip_obs, bond_consts, book_pnl_nb, env_consts, env_inline_uncached,
                                    env_kernel, env_kernel_uncached, env_ring_observation_nb, env_status_nb, env_warmup_nb,
@@ -310,18 +311,8 @@ class CreditSpreadVectorEnv(gym.vector.VectorEnv):
 # %% ../../nbs/33_envs.spread_vec.ipynb #d1aa08e8
 @patch
 def _env_seeds(self: CreditSpreadVectorEnv, seed) -> np.ndarray:
-    "Per-env seeds for `vec_reset_nb` (-1 = continue the env's episode stream); ValueError naming `seed`."
-    n, top = self.num_envs, 2**63 - 1
-    if seed is None:
-        if self._seeded: return np.full(n, -1, np.int64)
-        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(2))
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        if not 0 <= seed <= top - n: raise ValueError(f"seed must be an integer in [0, 2**63 - 1 - num_envs], got {seed!r}")
-        return np.arange(n, dtype=np.int64) + int(seed)
-    seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else None
-    if seeds is None or len(seeds) != n or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < top for s in seeds):
-        raise ValueError(f"seed must be None, an int or a sequence of {n} ints in [0, 2**63 - 1), got {seed!r}")
-    return np.array(seeds, dtype=np.int64)
+    "Per-env seeds for the reset kernel (envs.rng.vector_env_seeds); -1 = continue the env's episode stream."
+    return vector_env_seeds(seed, self.num_envs, self._seeded)
 
 # %% ../../nbs/33_envs.spread_vec.ipynb #31af740e
 @patch
