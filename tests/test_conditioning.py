@@ -31,23 +31,23 @@ class _StopAt(BaseCallback):
 def test_film_resume_equals_uninterrupted(tmp_path):
     "FiLM PPO stopped mid-rollout at 640 steps and resumed from its checkpoint ends with the uninterrupted run's weights, bit for bit."
     cfg = _tiny()
-    full = train_agent(lambda: make_regime_ppo("film", cfg), cfg, log_every=10_000)
-    stopped = train_with_checkpoints(lambda: make_regime_ppo("film", cfg), cfg.total_timesteps, tmp_path, every=256,
+    full = train_agent(lambda: make_regime_ppo("film", cfg.ppo, cfg.env, cfg.seed), cfg, log_every=10_000)
+    stopped = train_with_checkpoints(lambda: make_regime_ppo("film", cfg.ppo, cfg.env, cfg.seed), cfg.total_timesteps, tmp_path, every=256,
                                      callback=_StopAt(640), fingerprint=repr(cfg))
     assert stopped.num_timesteps < cfg.total_timesteps
-    resumed = train_agent(lambda: make_regime_ppo("film", cfg), cfg, 10_000, checkpoint_dir=tmp_path, checkpoint_every=256)
+    resumed = train_agent(lambda: make_regime_ppo("film", cfg.ppo, cfg.env, cfg.seed), cfg, 10_000, checkpoint_dir=tmp_path, checkpoint_every=256)
     assert resumed.num_timesteps == full.num_timesteps == 1024
     a, b = _weights(full), _weights(resumed)
     assert a.keys() == b.keys() and any("cond_weight" in k for k in a)
     for k in a: assert torch.equal(a[k], b[k]), k
-    assert not torch.equal(a["pi_features_extractor.layers.0.cond_weight"], _weights(make_regime_ppo("film", cfg))["pi_features_extractor.layers.0.cond_weight"])
+    assert not torch.equal(a["pi_features_extractor.layers.0.cond_weight"], _weights(make_regime_ppo("film", cfg.ppo, cfg.env, cfg.seed))["pi_features_extractor.layers.0.cond_weight"])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_save_load_same_actions(tmp_path, variant):
     "A saved regime PPO loads with its extractor (variant, widths, regime columns) and acts identically."
     cfg = _tiny()
-    model = make_regime_ppo(variant, cfg).learn(256)
+    model = make_regime_ppo(variant, cfg.ppo, cfg.env, cfg.seed).learn(256)
     model.save(tmp_path / "m.zip")
     loaded = EntropyDecayPPO.load(tmp_path / "m.zip", device="cpu")
     assert loaded.policy.pi_features_extractor.variant == variant

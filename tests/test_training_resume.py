@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from credit_rl.agents.ppo import TrainPPOParams, linear_schedule
+from credit_rl.agents.ppo import linear_schedule
 from credit_rl.agents.training import latest_checkpoint
-from credit_rl.studies.ppo_ig import train_ppo
+from credit_rl.studies.ppo_ig import TrainPPOParams, train_ppo
 from credit_rl.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +23,7 @@ ROLLOUT = 2 * 64
 
 TRAIN_SCRIPT = """
 import sys, torch
-from credit_rl.agents.ppo import TrainPPOParams
-from credit_rl.studies.ppo_ig import train_ppo
+from credit_rl.studies.ppo_ig import TrainPPOParams, train_ppo
 from credit_rl.config import from_dict
 cfg = from_dict(TrainPPOParams, {cfg!r})
 model = train_ppo(cfg, log_every=10**9, checkpoint_dir=sys.argv[1], checkpoint_every={every})
@@ -125,18 +124,18 @@ def test_tensorboard_logs_the_entropy_schedule(tmp_path):
 
 
 def test_progress_bar_and_argument_errors(tmp_path):
-    from credit_rl.agents.ppo import make_ppo
+    from credit_rl.agents.ppo import make_ppo, make_train_env
+    new_model = lambda: make_ppo(TINY.ppo, make_train_env(TINY.ppo, TINY.env, TINY.seed), TINY.seed)
     from credit_rl.agents.training import TqdmProgress, train_with_checkpoints
     bar = TqdmProgress(TINY.total_timesteps)
-    model = train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path, ROLLOUT * 4, callback=bar)
+    model = train_with_checkpoints(new_model, TINY.total_timesteps, tmp_path, ROLLOUT * 4, callback=bar)
     assert bar.bar.n == model.num_timesteps == TINY.total_timesteps
     with pytest.raises(ValueError, match="checkpoint_every"):
-        train_with_checkpoints(lambda: make_ppo(TINY), TINY.total_timesteps, tmp_path / "other", None)
+        train_with_checkpoints(new_model, TINY.total_timesteps, tmp_path / "other", None)
     with pytest.raises(ValueError, match="holds a"):   # a PPO checkpoint cannot be loaded into another algorithm
         from stable_baselines3 import PPO
-        from credit_rl.agents.ppo import make_train_env
         from credit_rl.agents.training import load_checkpoint
-        load_checkpoint(PPO("MlpPolicy", make_train_env(TINY), device="cpu"), latest_checkpoint(tmp_path))
+        load_checkpoint(PPO("MlpPolicy", make_train_env(TINY.ppo, TINY.env, TINY.seed), device="cpu"), latest_checkpoint(tmp_path))
 
 
 def test_the_same_utilities_resume_upgraded_dqn_exactly(tmp_path):

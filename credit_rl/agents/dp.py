@@ -22,7 +22,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from .ppo import EntropyDecayPPO, linear_schedule
+from .ppo import EntropyDecayPPO, PPOConfig
 from ..config import param, validate
 from ..stats import t_interval
 from .dqn import DQNConfig, UpgradedDQN
@@ -294,24 +294,22 @@ class BudgetCallback(BaseCallback):
 
 # %% ../../nbs/44_agents.dp.ipynb #999038ef
 @dataclass(frozen=True)
-class GridPPOConfig:
-    "SB3 PPO on the batched grid env (SB3's argument names); schedules anneal over the CPU budget."
+class GridPPOConfig(PPOConfig):
+    """`PPOConfig` with the grid chapter's defaults, plus `reward_scale`, the factor the batched grid env puts on its reward.
+
+    Defaults differ from `PPOConfig`'s: 1,024 batched envs x 64 steps, minibatch 4,096, 4 epochs, lr 3e-3, gamma 1,
+    GAE lambda 0.8, entropy annealed to 0, no KL early stop (SB3's default), ReLU; the schedules anneal over the CPU budget."""
     n_envs: int = param(1024, "batched environments (one numba kernel)", ge=1, le=65_536)
     n_steps: int = param(64, "steps per environment per rollout (rollout = n_envs * n_steps transitions)", ge=1, le=100_000)
     batch_size: int = param(4096, "minibatch size, transitions", ge=8, le=1_000_000)
     n_epochs: int = param(4, "optimisation epochs per rollout", ge=1, le=100)
-    learning_rate: float = param(3e-3, "initial Adam step size", gt=0, le=1)
-    learning_rate_final: float = param(0.0, "Adam step size at the end of the budget (linear)", ge=0, le=1)
-    ent_coef: float = param(0.01, "initial entropy bonus", ge=0, le=1)
-    ent_coef_final: float = param(0.0, "entropy bonus at the end of the budget (linear)", ge=0, le=1)
+    learning_rate: float = param(3e-3, "initial Adam step size, annealed linearly to learning_rate_final over the budget", gt=0, le=1)
     gamma: float = param(1.0, "discount per trading day (1: the undiscounted objective the score measures)", gt=0, le=1)
     gae_lambda: float = param(0.8, "GAE lambda", ge=0, le=1)
-    clip_range: float = param(0.2, "PPO ratio clip", gt=0, le=1)
-    max_grad_norm: float = param(0.5, "gradient-norm clip", gt=0)
-    net_arch: list[int] = param([64, 64], "hidden layers of the separate policy and value MLPs", ge=1, le=4096)
+    ent_coef_final: float = param(0.0, "entropy bonus at the end of the budget (linear)", ge=0, le=1)
+    target_kl: float | None = param(None, "early-stop an update when approx. KL exceeds 1.5x this (None: never)", gt=0)
     activation: str = param("relu", "hidden activation (relu: sharper bands, cheaper than tanh)", choices=("tanh", "relu"))
     reward_scale: float = param(100.0, "factor on the learning reward: 100 = percent of capital", gt=0, le=1e8)
-    def __post_init__(self): validate(self)
 
 # %% ../../nbs/44_agents.dp.ipynb #0dc7fd0e
 class BudgetPPO(BudgetProgress, EntropyDecayPPO):
@@ -324,12 +322,7 @@ def make_grid_ppo(p: GridPPOConfig, grid: GridSpreadConfig, seed: int) -> Budget
     "BudgetPPO on `p.n_envs` batched grid envs (env k seeded seed*1000 + k), one torch thread, CPU."
     torch.set_num_threads(1)
     env = GridCreditSpreadSB3VecEnv(p.n_envs, grid, reward_scale=p.reward_scale)
-    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[p.activation]
-    model = BudgetPPO("MlpPolicy", env, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-                      learning_rate=linear_schedule(p.learning_rate, p.learning_rate_final), gamma=p.gamma,
-                      gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, ent_coef_final=p.ent_coef_final,
-                      max_grad_norm=p.max_grad_norm, seed=seed, device="cpu",
-                      policy_kwargs=dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch)), activation_fn=act))
+    model = BudgetPPO("MlpPolicy", env, **p.sb3_kwargs(), seed=seed, device="cpu")
     model.env.seed(seed * 1000)
     return model
 
@@ -338,13 +331,7 @@ def make_grid_dqn(d: DQNConfig, grid: GridSpreadConfig, seed: int) -> BudgetDQN:
     "BudgetDQN (all of `d`'s upgrade switches) on `d.n_envs` batched grid envs (env k seeded seed*1000 + k)."
     torch.set_num_threads(1)
     env = GridCreditSpreadSB3VecEnv(d.n_envs, grid, reward_scale=d.reward_scale)
-    model = BudgetDQN("MlpPolicy", env, double=d.double, dueling=d.dueling, prioritized=d.prioritized, n_steps=d.n_steps,
-                      per_alpha=d.per_alpha, per_beta0=d.per_beta0, per_eps=d.per_eps, learning_rate=d.learning_rate,
-                      buffer_size=d.buffer_size, learning_starts=d.learning_starts, batch_size=d.batch_size, gamma=d.gamma,
-                      train_freq=d.train_freq, gradient_steps=d.gradient_steps, target_update_interval=d.target_update_interval,
-                      exploration_fraction=d.exploration_fraction, exploration_initial_eps=d.exploration_initial_eps,
-                      exploration_final_eps=d.exploration_final_eps, max_grad_norm=d.max_grad_norm,
-                      policy_kwargs=dict(net_arch=list(d.net_arch)), seed=seed, device="cpu")
+    model = BudgetDQN("MlpPolicy", env, **d.sb3_kwargs(), seed=seed, device="cpu")
     model.env.seed(seed * 1000)
     return model
 

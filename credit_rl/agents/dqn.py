@@ -339,11 +339,20 @@ class DQNConfig:
     per_beta0: float = param(0.4, "initial importance-weight exponent beta, annealed linearly to 1", ge=0, le=1)
     per_eps: float = param(1e-6, "added to |TD error| before the exponent, scaled reward units (bp with reward_scale 1e4)", gt=0, le=1)
     def __post_init__(self): check_bounds(self)
+    def sb3_kwargs(self) -> dict:
+        "Keyword arguments of `UpgradedDQN` (SB3's names and the switches); `n_envs` and `reward_scale` shape the env instead."
+        return dict(double=self.double, dueling=self.dueling, prioritized=self.prioritized, n_steps=self.n_steps,
+                    per_alpha=self.per_alpha, per_beta0=self.per_beta0, per_eps=self.per_eps, learning_rate=self.learning_rate,
+                    buffer_size=self.buffer_size, learning_starts=self.learning_starts, batch_size=self.batch_size,
+                    gamma=self.gamma, train_freq=self.train_freq, gradient_steps=self.gradient_steps,
+                    target_update_interval=self.target_update_interval, exploration_fraction=self.exploration_fraction,
+                    exploration_initial_eps=self.exploration_initial_eps, exploration_final_eps=self.exploration_final_eps,
+                    max_grad_norm=self.max_grad_norm, policy_kwargs=dict(net_arch=list(self.net_arch)))
 
 # %% ../../nbs/42_agents.dqn.ipynb #44e932f2
 @dataclass(frozen=True)
 class TrainDQNParams:
-    "Parameters of DQN training and evaluation (fields shared with `agents.TrainPPOParams`: seed, eval_episodes, env)."
+    "Parameters of DQN training and evaluation (fields shared with `studies.ppo_ig.TrainPPOParams`: seed, eval_episodes, env)."
     seed: int = param(0, "training seed (environments, network init, exploration, replay sampling)", ge=0, lt=1000)
     total_timesteps: int = param(200_000, "environment steps of training (all envs together)", ge=256, le=1_000_000_000)
     eval_episodes: int = param(20, "held-out evaluation paths (one episode each, same for every policy)", ge=2, le=10_000)
@@ -358,13 +367,7 @@ def make_dqn(cfg: TrainDQNParams, env=None, tensorboard_log: str | None = None, 
     th.set_num_threads(1)
     d = cfg.dqn
     if env is None: env = ScaleReward(VecMonitor(CreditSpreadSB3VecEnv(d.n_envs, cfg.env, step_infos=False)), d.reward_scale)
-    model = UpgradedDQN("MlpPolicy", env, double=d.double, dueling=d.dueling, prioritized=d.prioritized, n_steps=d.n_steps,
-                        per_alpha=d.per_alpha, per_beta0=d.per_beta0, per_eps=d.per_eps, learning_rate=d.learning_rate,
-                        buffer_size=d.buffer_size, learning_starts=d.learning_starts, batch_size=d.batch_size, gamma=d.gamma,
-                        train_freq=d.train_freq, gradient_steps=d.gradient_steps, target_update_interval=d.target_update_interval,
-                        exploration_fraction=d.exploration_fraction, exploration_initial_eps=d.exploration_initial_eps,
-                        exploration_final_eps=d.exploration_final_eps, max_grad_norm=d.max_grad_norm,
-                        policy_kwargs=dict(net_arch=list(d.net_arch)), seed=cfg.seed, device="cpu", verbose=verbose,
+    model = UpgradedDQN("MlpPolicy", env, **d.sb3_kwargs(), seed=cfg.seed, device="cpu", verbose=verbose,
                         tensorboard_log=tensorboard_log)
     model.env.seed(cfg.seed * 1000)                       # env i: seed·1000 + i (agents' convention)
     return model

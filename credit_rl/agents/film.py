@@ -15,7 +15,7 @@ from torch import nn
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES
-from .ppo import EntropyDecayPPO, PPOConfig, TrainPPOParams, make_ppo
+from .ppo import EntropyDecayPPO, PPOConfig, make_ppo, make_train_env
 
 # %% auto #0
 __all__ = ['VARIANTS', 'FILM_INITS', 'FiLMDense', 'RegimeExtractor', 'extractor_parameters', 'policy_parameters',
@@ -119,8 +119,9 @@ def regime_policy_kwargs(variant: str, env_config: CreditSpreadConfig, hidden: l
     return dict(features_extractor_class=RegimeExtractor, share_features_extractor=False, net_arch=dict(pi=[], vf=[]),
                 features_extractor_kwargs=dict(variant=variant, hidden=widths, regime_idx=regime_idx, film_init=film_init))
 
-def make_regime_ppo(variant: str, cfg: TrainPPOParams, hidden: list[int] = (64, 64), film_init: str = "linear",
-                    tensorboard_log: str | None = None, verbose: int = 0) -> EntropyDecayPPO:
-    "EntropyDecayPPO of `variant` for `cfg` (as `agents.make_ppo`, with the regime extractor in policy and value)."
-    return make_ppo(cfg, tensorboard_log=tensorboard_log, verbose=verbose,
-                    policy_kwargs=regime_policy_kwargs(variant, cfg.env, hidden, film_init))
+def make_regime_ppo(variant: str, ppo: PPOConfig, env_config: CreditSpreadConfig, seed: int, hidden: list[int] = (64, 64),
+                    film_init: str = "linear", tensorboard_log: str | None = None, verbose: int = 0) -> EntropyDecayPPO:
+    "EntropyDecayPPO of `variant` with `ppo`'s settings on `make_train_env` (as `agents.make_ppo`, with the regime extractor in policy and value)."
+    policy_kwargs = regime_policy_kwargs(variant, env_config, hidden, film_init)
+    return make_ppo(ppo, make_train_env(ppo, env_config, seed), seed, tensorboard_log=tensorboard_log, verbose=verbose,
+                    policy_kwargs=policy_kwargs)

@@ -18,7 +18,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 
-from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule
+from .ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig
 from .training import train_agent
 from ..config import param
 from ..envs.constraints import ConstraintCosts, ConstraintLimits, ProjectedActions, cvar_excess_budget, hard_limit_violations
@@ -282,11 +282,7 @@ def make_ppo_lagrangian(cfg: TrainLagrangianParams, tensorboard_log: str | None 
     if unknown: raise ValueError(f"cost_limits: unknown constraint(s) {sorted(unknown)}; allowed: {names}")
     venv = env if env is not None else make_vec_env(lambda: make_constrained_env(cfg), n_envs=p.n_envs, seed=cfg.seed * 1000)
     return PPOLagrangian("MlpPolicy", venv, cost_limits=cfg.cost_limits, lagrange_lr=cfg.lagrange_lr,
-                         lagrange_init=cfg.lagrange_init, cost_net_arch=tuple(p.net_arch), n_steps=p.n_steps,
-                         batch_size=p.batch_size, n_epochs=p.n_epochs, learning_rate=linear_schedule(p.learning_rate, 0.0),
-                         gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef,
-                         ent_coef_final=p.ent_coef_final, max_grad_norm=p.max_grad_norm, target_kl=p.target_kl,
-                         policy_kwargs=dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch))),
+                         lagrange_init=cfg.lagrange_init, cost_net_arch=tuple(p.net_arch), **p.sb3_kwargs(),
                          seed=cfg.seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log)
 
 def train_ppo_lagrangian(cfg: TrainLagrangianParams,

@@ -10,44 +10,39 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from fastcore.basics import patch
 from stable_baselines3 import PPO
 
-from ..config import param
+from ..config import param, validate
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, passive_long_policy
 
 # %% auto #0
-__all__ = ['EVAL_SEED_BASE', 'PPOConfig', 'TrainPPOParams', 'linear_schedule', 'EntropyDecayPPO', 'make_train_env', 'make_ppo',
+__all__ = ['EVAL_SEED_BASE', 'ACTIVATIONS', 'PPOConfig', 'linear_schedule', 'EntropyDecayPPO', 'make_train_env', 'make_ppo',
            'sb3_policy', 'passive_policy']
 
 # %% ../../nbs/40_agents.ppo.ipynb #194f8951
 EVAL_SEED_BASE = 1_000_000  # held-out evaluation seeds start here; training seeds stay below it
+ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}  # `PPOConfig.activation` -> torch module (tanh: SB3's default)
 
 @dataclass(frozen=True)
 class PPOConfig:
-    "SB3 PPO settings (SB3's argument names)."
+    "SB3 PPO settings (SB3's argument names); `sb3_kwargs()` turns them into `EntropyDecayPPO`'s keyword arguments."
     n_envs: int = param(8, "parallel training environments (SB3 DummyVecEnv)", ge=1, le=512)
     n_steps: int = param(2048, "steps per environment per rollout", ge=8, le=1_000_000)
     batch_size: int = param(64, "minibatch size, transitions", ge=8)
     n_epochs: int = param(10, "optimisation epochs per rollout", ge=1, le=100)
-    learning_rate: float = param(3e-4, "initial Adam step size, annealed linearly to 0", gt=0, le=1)
+    learning_rate: float = param(3e-4, "initial Adam step size, annealed linearly to learning_rate_final", gt=0, le=1)
+    learning_rate_final: float = param(0.0, "Adam step size at the end of training", ge=0, le=1)
     gamma: float = param(0.99, "discount factor per trading day", gt=0, le=1)
     gae_lambda: float = param(0.95, "GAE lambda", ge=0, le=1)
     clip_range: float = param(0.2, "PPO ratio clip", gt=0, le=1)
     ent_coef: float = param(0.01, "initial entropy bonus, decays linearly to ent_coef_final", ge=0, le=1)
     ent_coef_final: float = param(0.001, "entropy bonus at the end of training (= ent_coef: constant)", ge=0, le=1)
     max_grad_norm: float = param(0.5, "gradient-norm clip", gt=0)
-    target_kl: float = param(0.01, "early-stop an update when approx. KL exceeds 1.5x this", gt=0)
+    target_kl: float | None = param(0.01, "early-stop an update when approx. KL exceeds 1.5x this (None: never)", gt=0)
     net_arch: list[int] = param([64, 64], "hidden layer sizes of the separate policy and value MLPs", ge=1, le=4096)
-
-# %% ../../nbs/40_agents.ppo.ipynb #1a03f5c7
-@dataclass(frozen=True)
-class TrainPPOParams:
-    "Parameters of the `train_ppo` research notebook."
-    seed: int = param(0, "training seed (environments, network init, minibatches)", ge=0, lt=1000)
-    total_timesteps: int = param(200_000, "environment steps of training", ge=256, le=1_000_000_000)
-    eval_episodes: int = param(20, "held-out evaluation paths (one episode each, same for every policy)", ge=2, le=10_000)
-    ppo: PPOConfig = param(PPOConfig(), "PPO settings")
-    env: CreditSpreadConfig = param(CreditSpreadConfig(), "environment and market settings")
+    activation: str = param("tanh", "hidden activation of the policy and value MLPs", choices=tuple(ACTIVATIONS))
+    def __post_init__(self): validate(self)
 
 # %% ../../nbs/40_agents.ppo.ipynb #c694c7b7
 def linear_schedule(start: float, end: float) -> Callable[[float], float]:
@@ -74,25 +69,32 @@ class EntropyDecayPPO(PPO):
         self._update_ent_coef()
         super().train()
 
+# %% ../../nbs/40_agents.ppo.ipynb #7f197d07
+@patch
+def sb3_kwargs(self: PPOConfig, **policy_kwargs) -> dict:
+    "Keyword arguments of `EntropyDecayPPO` (SB3's names, schedules built); `policy_kwargs` are added to the MLP's."
+    return dict(n_steps=self.n_steps, batch_size=self.batch_size, n_epochs=self.n_epochs,
+                learning_rate=linear_schedule(self.learning_rate, self.learning_rate_final), gamma=self.gamma,
+                gae_lambda=self.gae_lambda, clip_range=self.clip_range, ent_coef=self.ent_coef,
+                ent_coef_final=self.ent_coef_final, max_grad_norm=self.max_grad_norm, target_kl=self.target_kl,
+                policy_kwargs=dict(net_arch=dict(pi=list(self.net_arch), vf=list(self.net_arch)),
+                                   activation_fn=ACTIVATIONS[self.activation], **policy_kwargs))
+
 # %% ../../nbs/40_agents.ppo.ipynb #16e1a28d
-def make_train_env(cfg: TrainPPOParams):
-    "SB3 DummyVecEnv of `n_envs` monitored CreditSpreadEnvs; env i is seeded `seed·1000 + i` at its first reset."
+def make_train_env(ppo: PPOConfig, env_config: CreditSpreadConfig, seed: int):
+    "SB3 DummyVecEnv of `ppo.n_envs` monitored CreditSpreadEnvs; env i is seeded `seed·1000 + i` at its first reset."
     from stable_baselines3.common.env_util import make_vec_env
-    return make_vec_env(lambda: CreditSpreadEnv(cfg.env), n_envs=cfg.ppo.n_envs, seed=cfg.seed * 1000)
+    return make_vec_env(lambda: CreditSpreadEnv(env_config), n_envs=ppo.n_envs, seed=seed * 1000)
 
 # %% ../../nbs/40_agents.ppo.ipynb #5dfdd9c6
-def make_ppo(cfg: TrainPPOParams, env=None, tensorboard_log: str | None = None, verbose: int = 0,
+def make_ppo(ppo: PPOConfig, env, seed: int, tensorboard_log: str | None = None, verbose: int = 0,
              policy_kwargs: dict | None = None) -> EntropyDecayPPO:
-    "EntropyDecayPPO for `cfg` on `env` (default `make_train_env(cfg)`), on the CPU with one torch thread; `policy_kwargs` replace the MLP of `cfg.ppo.net_arch`."
+    "EntropyDecayPPO with `ppo`'s settings on the VecEnv `env` (e.g. `make_train_env`), CPU, one torch thread; `policy_kwargs` replace the MLP of `ppo.net_arch`."
     torch.set_num_threads(1)
-    p = cfg.ppo
-    model = EntropyDecayPPO(
-        "MlpPolicy", env if env is not None else make_train_env(cfg), n_steps=p.n_steps, batch_size=p.batch_size,
-        n_epochs=p.n_epochs, learning_rate=linear_schedule(p.learning_rate, 0.0), gamma=p.gamma, gae_lambda=p.gae_lambda,
-        clip_range=p.clip_range, ent_coef=p.ent_coef, ent_coef_final=p.ent_coef_final, max_grad_norm=p.max_grad_norm,
-        target_kl=p.target_kl, policy_kwargs=policy_kwargs or dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch))),
-        seed=cfg.seed, device="cpu", verbose=verbose, tensorboard_log=tensorboard_log)
-    model.env.seed(cfg.seed * 1000)                       # env i: seed·1000 + i (SB3 just set seed + i)
+    kw = ppo.sb3_kwargs()
+    if policy_kwargs: kw["policy_kwargs"] = policy_kwargs
+    model = EntropyDecayPPO("MlpPolicy", env, **kw, seed=seed, device="cpu", verbose=verbose, tensorboard_log=tensorboard_log)
+    model.env.seed(seed * 1000)                           # env i: seed·1000 + i (SB3 just set seed + i)
     return model
 
 # %% ../../nbs/40_agents.ppo.ipynb #855fea3d

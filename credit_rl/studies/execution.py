@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, linear_schedule
+from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig
 from ..agents.training import train_agent
 from ..config import param
 from ..envs.liquidity import (INFO_NAMES, P_REWARD_SCALE, P_SIDE, S_INV, LiquidityBatch, LiquidityConfig, LiquiditySB3VecEnv,
@@ -166,12 +166,8 @@ def make_execution_ppo(cfg: ExecutionTrainConfig, tensorboard_log: str | None = 
     torch.set_num_threads(1)
     p = cfg.ppo
     env = ExecutionTrainVecEnv(p.n_envs, cfg.env, seed=cfg.seed * 1000, reward_scale=cfg.reward_scale, train_reward=cfg.train_reward)
-    return EntropyDecayPPO(
-        "MlpPolicy", env, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-        learning_rate=linear_schedule(p.learning_rate, 0.0), gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range,
-        ent_coef=p.ent_coef, ent_coef_final=p.ent_coef_final, max_grad_norm=p.max_grad_norm, target_kl=p.target_kl,
-        policy_kwargs=dict(net_arch=dict(pi=list(p.net_arch), vf=list(p.net_arch)), log_std_init=cfg.log_std_init),
-        seed=cfg.seed, device="cpu", verbose=verbose, tensorboard_log=tensorboard_log)
+    return EntropyDecayPPO("MlpPolicy", env, **p.sb3_kwargs(log_std_init=cfg.log_std_init), seed=cfg.seed, device="cpu",
+                           verbose=verbose, tensorboard_log=tensorboard_log)
 
 def train_execution_ppo(cfg: ExecutionTrainConfig, log_every: int = 100_000, checkpoint_dir=None,
                         tensorboard_log: str | None = None) -> EntropyDecayPPO:

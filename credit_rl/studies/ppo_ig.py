@@ -10,14 +10,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dataclasses import dataclass
+
+from ..config import param
 from ..metrics import summary
 from ..stats import paired_t
-from ..envs.spread import CreditSpreadEnv, rollout
-from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, TrainPPOParams, make_ppo
+from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, rollout
+from ..agents.ppo import EVAL_SEED_BASE, EntropyDecayPPO, PPOConfig, make_ppo, make_train_env
 from ..agents.training import train_agent
 
 # %% auto #0
-__all__ = ['train_ppo', 'evaluate_policies', 'metrics_by_policy', 'paired_difference']
+__all__ = ['TrainPPOParams', 'train_ppo', 'evaluate_policies', 'metrics_by_policy', 'paired_difference']
+
+# %% ../../nbs/62_studies.ppo_ig.ipynb #4df06653
+@dataclass(frozen=True)
+class TrainPPOParams:
+    "Parameters of the `train_ppo` research notebook."
+    seed: int = param(0, "training seed (environments, network init, minibatches)", ge=0, lt=1000)
+    total_timesteps: int = param(200_000, "environment steps of training", ge=256, le=1_000_000_000)
+    eval_episodes: int = param(20, "held-out evaluation paths (one episode each, same for every policy)", ge=2, le=10_000)
+    ppo: PPOConfig = param(PPOConfig(), "PPO settings")
+    env: CreditSpreadConfig = param(CreditSpreadConfig(), "environment and market settings")
 
 # %% ../../nbs/62_studies.ppo_ig.ipynb #6a1325a5
 def train_ppo(cfg: TrainPPOParams,
@@ -28,8 +41,8 @@ def train_ppo(cfg: TrainPPOParams,
               progress_bar: bool = False,  # tqdm bar as well as the progress lines
               ) -> EntropyDecayPPO:
     "Train PPO (entropy decay, lr annealing) on CreditSpreadEnv with `cfg`; deterministic for a seed on CPU, resumable exactly."
-    return train_agent(lambda: make_ppo(cfg, tensorboard_log=tensorboard_log), cfg, log_every, checkpoint_dir,
-                       checkpoint_every, progress_bar)
+    factory = lambda: make_ppo(cfg.ppo, make_train_env(cfg.ppo, cfg.env, cfg.seed), cfg.seed, tensorboard_log=tensorboard_log)
+    return train_agent(factory, cfg, log_every, checkpoint_dir, checkpoint_every, progress_bar)
 
 # %% ../../nbs/62_studies.ppo_ig.ipynb #9c3dd7a6
 def evaluate_policies(policies: dict, cfg: TrainPPOParams) -> pd.DataFrame:

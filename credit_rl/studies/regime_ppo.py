@@ -20,8 +20,9 @@ from ..config import param
 from ..metrics import annual_return, max_drawdown, sharpe_ratio
 from ..stats import seed_summary as _seed_summary, t_interval, verdict
 from ..envs.spread import CreditSpreadConfig, CreditSpreadEnv, REGIME_OBS_NAMES, WARMUP_DAYS, passive_long_policy
-from ..agents.ppo import EVAL_SEED_BASE, PPOConfig, TrainPPOParams
+from ..agents.ppo import EVAL_SEED_BASE, PPOConfig
 from ..agents.training import train_agent
+from .ppo_ig import TrainPPOParams
 from ..agents.film import FILM_INITS, VARIANTS, RegimeExtractor, make_regime_ppo, regime_columns, regime_policy_kwargs
 
 # %% auto #0
@@ -55,7 +56,7 @@ class RegimePPOParams:
         regime_columns(CreditSpreadEnv(self.env).obs_names)
 
 def train_params(p: RegimePPOParams, seed: int) -> TrainPPOParams:
-    "The `credit_rl.agents.ppo` training parameters of one network of `p` (same env, PPO settings and budget)."
+    "The `studies.ppo_ig` training parameters of one network of `p` (same env, PPO settings and budget)."
     return TrainPPOParams(seed=seed, total_timesteps=p.total_timesteps, eval_episodes=p.eval_episodes, ppo=p.ppo, env=p.env)
 
 # %% ../../nbs/65_studies.regime_ppo.ipynb #f8cf17b2
@@ -84,7 +85,7 @@ def train_regime_variants(p: RegimePPOParams, checkpoint_dir=None, log_every: in
             key = SimpleNamespace(total_timesteps=p.total_timesteps, variant=v, hidden=list(p.hidden), film_init=p.film_init, train=cfg)
             ckpt = Path(checkpoint_dir) / f"{v}_seed{seed}" if checkpoint_dir is not None else None
             print(f"{v} seed {seed}:", flush=True); t0 = time.time()
-            models[v, seed] = train_agent(lambda: make_regime_ppo(v, cfg, p.hidden, p.film_init, tensorboard_log), key,
+            models[v, seed] = train_agent(lambda: make_regime_ppo(v, cfg.ppo, cfg.env, cfg.seed, p.hidden, p.film_init, tensorboard_log), key,
                                           log_every or max(p.total_timesteps // 2, 1), ckpt)
             seconds[v, seed] = time.time() - t0
     return models, seconds

@@ -22,10 +22,11 @@ from ..backtest.engine import COST_MULTIPLIERS, BacktestMarket, strongest_rule, 
 from ..backtest.walkforward import (AgentPolicy, bootstrap_indices, frame_of_market, history_backtest_config, history_env_config,
                                             history_market, metrics_with_ci, paired_bootstrap_difference, real_history, synthetic_history)
 from ..agents.rules import CarryRule, default_rules
-from ..agents.ppo import PPOConfig, TrainPPOParams, make_ppo
+from ..agents.ppo import PPOConfig, make_ppo
 from ..agents.training import train_agent
 from ..agents.dqn import DQNConfig, ScaleReward, TrainDQNParams, make_dqn
 from ..agents.lagrangian import DEFAULT_COST_LIMITS, TrainLagrangianParams, make_ppo_lagrangian
+from .ppo_ig import TrainPPOParams
 
 # %% auto #0
 __all__ = ['AGENTS', 'HEADLINE', 'PERCENT_METRICS', 'WalkForwardParams', 'history_frame', 'train_fold_agent', 'WalkForwardStudy',
@@ -98,7 +99,7 @@ def train_fold_agent(kind: str,  # one of AGENTS
     make_env = lambda: CreditSpreadEnv(env_cfg, frame)
     if kind == "ppo":
         cfg = TrainPPOParams(seed=p.seed, total_timesteps=p.ppo_timesteps, eval_episodes=2, ppo=p.ppo, env=env_cfg)
-        factory, extra, limits = lambda: make_ppo(cfg, env=_vec_env(make_env, p.ppo.n_envs, p.seed)), None, None
+        factory, extra, limits = lambda: make_ppo(cfg.ppo, _vec_env(make_env, p.ppo.n_envs, p.seed), cfg.seed), None, None
     elif kind == "dqn":
         cfg = TrainDQNParams(seed=p.seed, total_timesteps=p.dqn_timesteps, eval_episodes=2, dqn=p.dqn, env=env_cfg)
         factory = lambda: make_dqn(cfg, env=ScaleReward(_vec_env(make_env, p.dqn.n_envs, p.seed), p.dqn.reward_scale))  # envs are Monitor-ed: episode stats in decimal returns
