@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from credit_rl.config import ParamsError
 from credit_rl.costs import cost_breakdown
-from credit_rl.envs.cross_asset import (C_BASIS, C_OBS, C_REGIME, C_RET, C_SIGMA, C_STRESS, C_VOL, CROSS_ASSET_ENV_ID, DEFAULT_TEMPLATES,
-                                        INFO_NAMES, INSTRUMENTS, LEGS, N_COLS, N_MKT_OBS, N_OBS, OBS_NAMES, CrossAssetBatch,
-                                        CrossAssetConfig, CrossAssetEnv, CrossAssetSB3VecEnv, CrossAssetVectorEnv, batch_pnl,
-                                        convergence_policy, episode_table, episode_table_nb, market_days, premium_policy,
-                                        rollout, table_consts, RV_FIELDS, N_RV_STATE, relative_value_consts, _relative_value_day)
+from credit_rl.envs.cross_asset import (CROSS_ASSET_ENV_ID, INFO_NAMES, CrossAssetBatch, CrossAssetEnv, CrossAssetSB3VecEnv,
+                                        CrossAssetVectorEnv, batch_pnl, convergence_policy, premium_policy, rollout)
+from credit_rl.envs.cross_asset_table import (C_BASIS, C_OBS, C_REGIME, C_RET, C_SIGMA, C_STRESS, C_VOL, DEFAULT_TEMPLATES, INSTRUMENTS,
+                                              LEGS, N_COLS, N_MKT_OBS, N_OBS, OBS_NAMES, CrossAssetConfig, episode_market, episode_table,
+                                              episode_table_nb, table_consts)
+from credit_rl.market.relative_value import N_RV_STATE, RV_FIELDS, _relative_value_day, relative_value_consts
 from credit_rl.market.synthetic import FIELDS, simulate_market
 
 SHORT = CrossAssetConfig(episode_days=30)
@@ -43,7 +44,7 @@ def ci95(x):
 @pytest.mark.parametrize("episodes", [(), (("covid_2020", 0),)])
 def test_market_is_the_synthetic_market_plus_the_relative_value_layer(episodes):
     c = CrossAssetConfig(episode_days=150, scripted_episodes=episodes)
-    m = market_days(c, seed=4, episode=2)
+    m = episode_market(c, seed=4, episode=2)
     sim = simulate_market(c.market, c.warmup_days + 151, 1, 4, first_path=2,
                           episodes=[(e, c.warmup_days + d) for e, d in episodes])
     for name in FIELDS:
@@ -63,7 +64,7 @@ def test_market_is_the_synthetic_market_plus_the_relative_value_layer(episodes):
 def test_basis_is_persistent_and_widens_with_liquidity_stress():
     "Calm days without stress: the gap to the calm level halves in basis_half_life_days; a jump of L above the threshold widens the basis at once and it stays wide; a cash sell-off widens it by the cash beta."
     c = CrossAssetConfig()
-    rc, rv = relative_value_consts(c), c.relative_value
+    rc, rv = relative_value_consts(c.relative_value, c.market), c.relative_value
     n = len(FIELDS)
     row0, row = np.zeros(n), np.zeros(n)
     for r in (row0, row):
@@ -92,7 +93,7 @@ def test_basis_is_persistent_and_widens_with_liquidity_stress():
 
 def test_no_look_ahead_in_features_and_cost_inputs():
     c = CrossAssetConfig(episode_days=60)
-    m, k = market_days(c, 9, 0), table_consts(c)
+    m, k = episode_market(c, 9, 0), table_consts(c)
     base = np.empty((61, N_COLS)); episode_table_nb(m, c.warmup_days, k, base)
     rng = np.random.default_rng(0)
     for t in (0, 7, 33, 59):
@@ -107,7 +108,7 @@ def test_no_look_ahead_in_features_and_cost_inputs():
 
 def test_basis_package_return_is_bond_leg_minus_cds_leg():
     c = CrossAssetConfig(episode_days=20)
-    m, tab = market_days(c, 2, 0), episode_table(c, 2, 0)
+    m, tab = episode_market(c, 2, 0), episode_table(c, 2, 0)
     ig, cdx = m[:, FIELDS.index("ig_oas_bp")], m[:, FIELDS.index("cdx_ig_bp")]
     d, D, dt = c.warmup_days + 5, c.basis_duration_years, 1 / 252
     bond = (ig[d] * dt - D * (ig[d + 1] - ig[d])) / 1e4

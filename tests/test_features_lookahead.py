@@ -132,10 +132,10 @@ def test_spread_env_single_bond_seed_features_are_causal():
 @pytest.mark.parametrize("t", [0, 40, 150])
 def test_cross_asset_seed_features_ignore_the_future(t):
     "The extra columns of decision day t depend on market days <= warmup + t only; the env reads exactly them."
-    from credit_rl.envs.cross_asset import (N_OBS, CrossAssetConfig, CrossAssetEnv, feature_table, market_days,
-                                            seed_market_features)
+    from credit_rl.envs.cross_asset import CrossAssetEnv
+    from credit_rl.envs.cross_asset_table import N_OBS, CrossAssetConfig, episode_market, feature_table, seed_market_features
     c = CrossAssetConfig(episode_days=200, features="seed")
-    M = market_days(c, 11, 0)
+    M = episode_market(c, 11, 0)
     d = c.warmup_days + t
     rng = np.random.default_rng(t)
     M2 = M.copy(); M2[d + 1:] *= np.exp(rng.normal(0, 0.3, M2[d + 1:].shape))

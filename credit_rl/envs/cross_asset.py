@@ -7,9 +7,7 @@ Docs: https://credit-rl.github.io/credit-rl/envs.cross_asset.html.md"""
 # %% ../../nbs/35_envs.cross_asset.ipynb #662aaf5a
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numba
@@ -19,391 +17,22 @@ from fastcore.basics import patch
 from gymnasium import spaces
 from . import env_config
 from .vec import SharedConfigSB3VecEnv, episode_start
+from .cross_asset_table import (C_BASIS, C_INFORMED, C_PREM, C_REGIME, C_RET, C_SIGMA, C_STRESS, C_OBS, C_VOL, EXTRA_OBS_NAMES,
+                                              N_COLS, N_INSTR, N_LEGS, N_MKT_OBS, N_OBS, OBS_CLIP, OBS_NAMES,
+                                              CrossAssetConfig, episode_market, episode_market_inputs, episode_table_nb,
+                                              feature_table, table_consts)
 
-from ..config import ParamsError, from_dict, param, validate
-from ..costs import RATINGS, VENUES, CostModel, cost_kernel_params, cost_breakdown_nb, maturity_bucket
+from ..config import from_dict
+from ..costs import RATINGS, VENUES, cost_kernel_params, cost_breakdown_nb, maturity_bucket
 from ..market.bond import TRADING_DAYS_PER_YEAR
-from ..market.features import bid_ask_percentile, bollinger_bands, equity_credit_corr, rsi, spread_zscore
-from ..market.synthetic import (EP_ACTIVE, EP_PREM_HY, EP_PREM_IG, EPISODES, ETFS, F_BID_ASK, F_ETF, FIELDS, N_FIELDS, N_STATE, ZBI, ZP,
-                                 MarketParams, episode_overlay, init_market_state, kernel_inputs, observe_market, path_noise,
-                                 simulate_market, step_market)
 
 # %% auto #0
-__all__ = ['INSTRUMENTS', 'N_INSTR', 'LEGS', 'DEFAULT_TEMPLATES', 'FEATURE_SETS', 'M_REGIME', 'M_IG', 'M_HY', 'M_VIX', 'M_MOVE',
-           'M_UST', 'M_LIQ', 'M_BA_IG', 'M_VOL_IG_BOND', 'M_VOL_IG_ETF', 'M_VOL_HY_ETF', 'M_VOL_CDX_IG', 'M_VOL_CDX_HY',
-           'M_INFORMED', 'M_EQ_RET', 'M_CDX_IG', 'M_CDX_HY', 'M_BASIS_IG', 'M_BASIS_HY', 'M_LQD_PX', 'M_LQD_PREM',
-           'M_HYG_PX', 'M_HYG_PREM', 'RV_FIELDS', 'R_BLEV', 'R_BPULL', 'R_BVOL', 'R_BLOAD', 'R_PLEV', 'R_PPULL',
-           'R_PVOL', 'R_PLOAD', 'R_GAIN', 'R_SLOPE', 'R_D_ETF', 'R_BDECAY', 'R_PDECAY', 'R_AT_BID', 'R_BETA', 'R_LTHR',
-           'N_R', 'RV_STATE', 'N_RV_STATE', 'MARKET_OBS_NAMES', 'OBS_NAMES', 'N_MKT_OBS', 'N_OBS', 'OBS_CLIP', 'N_LEGS',
-           'C_OBS', 'C_RET', 'C_SIGMA', 'C_VOL', 'C_STRESS', 'C_INFORMED', 'C_BASIS', 'C_PREM', 'C_REGIME', 'N_COLS',
-           'K_IG_THETA', 'K_HY_THETA', 'K_IG_SD', 'K_HY_SD', 'K_VIX_REF', 'K_VOL_ELAST', 'K_VOL_CAP', 'K_BA_IG',
-           'K_SLEEVE_VOL_SHARE', 'K_STRESS_REF', 'K_DT', 'K_D_CDX', 'K_MULT', 'K_D_SLEEVE', 'K_D_ETF', 'K_HY_LOSS',
-           'K_D_BASIS', 'N_K', 'SEED_MARKET_OBS_NAMES', 'EXTRA_OBS_NAMES', 'F_CAPITAL', 'F_COSTS', 'F_DT', 'F_FUND',
-           'F_STOP', 'F_GROSS_CAP', 'F_BOND_VENUE', 'F_REPO', 'F_REPO_STRESS', 'F_HAIRCUT', 'F_HAIRCUT_STRESS',
-           'F_BORROW', 'F_IM', 'F_MAXW', 'F_RATING', 'F_MAT', 'F_NBONDS', 'N_F', 'CASH_CLASS', 'INFO_NAMES', 'N_INFO',
-           'CROSS_ASSET_ENV_ID', 'RelativeValueParams', 'CrossAssetConfig', 'relative_value_consts', 'market_inputs',
-           'market_days', 'table_consts', 'episode_table_nb', 'episode_table', 'seed_market_features', 'feature_table',
-           'step_consts', 'funding_cost_nb', 'trade_cost_nb', 'target_weights_nb', 'batch_target_weights_nb',
-           'batch_observe', 'batch_step_nb', 'CrossAssetBatch', 'CrossAssetEnv', 'rollout', 'convergence_policy',
-           'premium_policy', 'batch_pnl', 'stress_spells', 'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv',
-           'CrossAssetVectorEnv']
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #909b4bb0
-INSTRUMENTS = ("cdx_ig", "cdx_hy", "fin", "ind", "util", "lqd", "hyg", "basis_ig")
-N_INSTR = len(INSTRUMENTS)
-LEGS = (1, 1, 1, 1, 1, 1, 1, 2)  # legs per unit weight: the basis package is a bond and a CDS of the same notional
-DEFAULT_TEMPLATES = (  # discrete variant: target weights per template (order INSTRUMENTS)
-    (0, 0, 0, 0, 0, 0, 0, 0),                   # flat
-    (1, 0, 0, 0, 0, 0, 0, 0),                   # long IG risk via CDX IG
-    (0, 1, 0, 0, 0, 0, 0, 0),                   # long HY risk via CDX HY
-    (0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0),       # long IG cash, equal sector sleeves
-    (0, 0, 0, 0, 0, 1, 0, 0),                   # long LQD
-    (0, 0, 0, 0, 0, 0, 1, 0),                   # long HYG
-    (0, 0, 0, 0, 0, 0, 0, 1),                   # buy the IG basis (long bond + buy protection)
-    (-1.9, 0, 0, 0, 0, 1, 0, 0),                # ETF discount trade: long LQD, CDX IG protection on 8.5/4.5 x notional
-    (0, -1, 0, 0, 0, 0, 0, 0),                  # short HY risk: buy CDX HY protection
-)
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #dd78351f
-@dataclass(frozen=True)
-class RelativeValueParams:
-    "Dynamics of the CDS–bond basis and the ETF premium of `CrossAssetEnv` (units in each doc; per-regime tuples are calm/normal/stress)."
-    ig_basis_level_bp: tuple[float, ...] = param((-5.0, -10.0, -12.0), "IG CDS−bond basis level each regime pulls the slow part to, bp (recalled §4: ~0 ± 10-20 pre-2007, mildly negative 2010-19, sharply negative in stress; levels are assumptions)", ge=-1000, le=200)
-    hy_basis_level_bp: tuple[float, ...] = param((-15.0, -30.0, -40.0), "HY basis level per regime, bp (assumption; recalled HY trough −650 in Q4 2008)", ge=-3000, le=500)
-    basis_half_life_days: tuple[float, ...] = param((150.0, 120.0, 60.0), "half-life of the basis toward its regime level, trading days (assumption: months outside stress)", gt=0, le=5000)
-    ig_basis_vol_bp_per_day: tuple[float, ...] = param((2.0, 2.5, 3.5), "daily std of the IG basis per regime, bp (assumption: calm stationary std ~20 bp, the top of the recalled ±10-20)", ge=0, le=100)
-    hy_basis_vol_bp_per_day: tuple[float, ...] = param((6.0, 7.5, 10.5), "daily std of the HY basis per regime, bp (assumption: 3x IG)", ge=0, le=300)
-    basis_cash_beta: tuple[float, ...] = param((0.3, 0.3), "share of each day's IG / HY cash OAS change that goes into the basis (cash bonds under-perform CDS in sell-offs, catch up in rallies); decays with basis_stress_half_life_days (assumption)", ge=0, le=1)
-    basis_stress_loading_bp: tuple[float, ...] = param((20.0, 60.0), "IG / HY basis widening per unit of liquidity stress L above basis_liquidity_threshold, bp (assumption: L = 4 in Mar 2020 gives −40 bp IG on top of the cash beta)", ge=0, le=500)
-    basis_liquidity_threshold: float = param(2.0, "liquidity stress L above which funding strain widens the basis (the stress regime's normal L is 1, March 2020 peaked at 4; assumption)", ge=0, le=10)
-    basis_stress_half_life_days: float = param(120.0, "half-life of the funding-strain and cash parts of the basis once L and spreads recover, trading days (assumption: months, as after 2008 and March 2020)", gt=0, le=5000)
-    ig_etf_premium_level_pct: tuple[float, ...] = param((0.15, 0.1, -0.5), "level of the IG-ETF tradable dislocation per regime, percent of value (assumption: the wrapper's liquidity is worth a little in calm markets)", ge=-20, le=20)
-    hy_etf_premium_level_pct: tuple[float, ...] = param((0.15, 0.1, -0.5), "same for the HY ETFs, percent (assumption)", ge=-20, le=20)
-    etf_premium_half_life_days: tuple[float, ...] = param((30.0, 20.0, 20.0), "half-life of the tradable dislocation per regime, trading days (assumption: AP arbitrage is slow and costly in stress)", gt=0, le=5000)
-    etf_premium_vol_pct_per_day: tuple[float, ...] = param((0.02, 0.04, 0.25), "daily std of the tradable dislocation per regime, percent (assumption: in calm markets most of the visible premium is stale NAV)", ge=0, le=10)
-    etf_premium_stress_loading_pct: tuple[float, ...] = param((0.4, 0.3), "IG / HY ETF dislocation per unit of L, percent (assumption)", ge=0, le=20)
-    etf_stress_half_life_days: float = param(20.0, "half-life of the liquidity part of the ETF dislocation once L recovers, trading days (assumption)", gt=0, le=5000)
-    nav_update_gain: float = param(0.5, "share of the gap to the true spread the published NAV's spread closes each day at L = 0 (assumption: evaluated bid-side pricing)", gt=0, le=1)
-    nav_at_bid: bool = param(True, "published NAV prices the bonds at the bid: NAV = value x (1 - half the bonds' bid-ask), so ETFs show a premium of about half the basket's bid-ask in normal markets (assumption: evaluated bid-side pricing)")
-    nav_stale_liquidity_slope: float = param(0.5, "NAV update gain = nav_update_gain / (1 + this x L) (assumption, chosen so the COVID script lags ~5 % like LQD's discount)", ge=0, le=10)
-    def __post_init__(self):
-        validate(self)
-        bad = [f"{k}: got {len(getattr(self, k))} values; allowed: exactly {n}" for k, n in (
-            ("ig_basis_level_bp", 3), ("hy_basis_level_bp", 3), ("basis_half_life_days", 3), ("ig_basis_vol_bp_per_day", 3), ("hy_basis_vol_bp_per_day", 3),
-            ("basis_stress_loading_bp", 2), ("basis_cash_beta", 2), ("ig_etf_premium_level_pct", 3), ("hy_etf_premium_level_pct", 3),
-            ("etf_premium_half_life_days", 3), ("etf_premium_vol_pct_per_day", 3), ("etf_premium_stress_loading_pct", 2)) if len(getattr(self, k)) != n]
-        if bad: raise ParamsError("<RelativeValueParams>", bad)
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #f11df441
-FEATURE_SETS = ("base", "seed")  # observation feature sets (section 'Feature sets'): 'base' = today's observation
-
-@dataclass(frozen=True)
-class CrossAssetConfig:
-    "Market, instruments, funding, costs and episode of `CrossAssetEnv` (units in each doc)."
-    market: MarketParams = param(MarketParams(), "the calibrated synthetic market (credit_rl.market.synthetic); its basis and ETF premium are replaced by `relative_value`")
-    relative_value: RelativeValueParams = param(RelativeValueParams(), "dynamics of the CDS–bond basis and the ETF premium (see RelativeValueParams)")
-    episode_days: int = param(252, "decision days per episode (truncation)", ge=1, le=5000)
-    warmup_days: int = param(60, "market days before the first decision (history for the 60-day correlation)", ge=60, le=1000)
-    scripted_episodes: tuple[tuple[str, int], ...] = param((), "((name, episode day), ...): scripted crises from synthetic.EPISODES placed at a decision day (may start in the warm-up: day >= 1 - warmup_days)")
-    capital_usd: float = param(100e6, "capital K, USD: weight 1 = K of notional; sets trade sizes for costs", gt=0)
-    action_mode: str = param("continuous", "'continuous' (Box weights) or 'discrete' (portfolio templates)", choices=("continuous", "discrete"))
-    max_abs_weight: tuple[float, ...] = param((3.0, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0), "largest |weight| per instrument (x capital); action 1 maps to it", gt=0, le=20)
-    gross_leverage_cap: float = param(4.0, "cap on sum |w_k| x legs_k (x capital); larger targets are scaled down proportionally", gt=0, le=50)
-    templates: tuple[tuple[float, ...], ...] = param(DEFAULT_TEMPLATES, "discrete mode: target weights per action (checked in that mode: within max_abs_weight and the gross cap)")
-    cdx_duration_years: tuple[float, ...] = param((4.5, 4.0), "spread duration of 5y CDX IG / HY, years (recalled: ~4.5 IG, ~4 HY)", gt=0, le=10)
-    sleeve_spread_mult: tuple[float, ...] = param((1.05, 1.0, 0.9), "sleeve OAS / IG index OAS: financials, industrials, utilities (UniverseParams.sector_spread_mult defaults; assumption)", gt=0, le=5)
-    sleeve_duration_years: tuple[float, ...] = param((5.5, 7.0, 9.0), "sleeve spread durations, years (assumption: utilities issue long)", gt=0, le=30)
-    sleeve_maturity_years: tuple[float, ...] = param((6.5, 9.0, 12.0), "sleeve average maturity, years (sets the cost model's maturity bucket)", gt=0, le=50)
-    sleeve_rating: tuple[str, ...] = param(("A", "BBB", "A"), "sleeve average rating (cost model's half-spread row)", choices=RATINGS[:4])
-    sleeve_bonds: int = param(20, "bonds per sleeve: a sleeve trade is this many equal bond trades (sets the size bucket)", ge=1, le=1000)
-    sleeve_volume_share: float = param(0.002, "daily volume of one sleeve's bonds / IG market volume ($28bn): 0.002 = $56M/day, ~$2.8M per bond (assumption, calibration.md §4: $1-5M a day per issue)", gt=0, le=1)
-    bond_venue: str = param("otc_electronic", "venue of cash-bond trades", choices=("otc_voice", "otc_electronic"))
-    basis_duration_years: float = param(4.5, "spread duration of both legs of the basis package (5y bond vs 5y CDX IG), years", gt=0, le=10)
-    basis_bond_rating: str = param("A", "rating of the basis package's bond (cost row)", choices=RATINGS[:4])
-    repo_spread_bp_per_yr: tuple[float, ...] = param((25.0, 35.0), "repo spread over Treasuries paid by a financed long, bond / ETF, bp/yr (assumption)", ge=0, le=2000)
-    repo_spread_stress_bp_per_yr: tuple[float, ...] = param((100.0, 100.0), "extra repo spread at cost stress 1 (March 2020), bond / ETF, bp/yr (assumption)", ge=0, le=5000)
-    haircut_pct: tuple[float, ...] = param((5.0, 10.0), "repo haircut, bond / ETF, percent of notional (assumption)", ge=0, le=100)
-    haircut_stress_pct: tuple[float, ...] = param((10.0, 15.0), "extra haircut at cost stress 1, bond / ETF, percent (assumption)", ge=0, le=100)
-    borrow_fee_bp_per_yr: tuple[float, ...] = param((40.0, 30.0), "borrow fee of a cash short, bond / ETF, bp/yr (assumption)", ge=0, le=5000)
-    cds_initial_margin_pct: tuple[float, ...] = param((1.5, 5.0), "CDS initial margin, CDX IG / HY, percent of notional (assumption: cleared index margins)", ge=0, le=100)
-    funding_spread_bp_per_yr: float = param(100.0, "desk's unsecured funding spread paid on capital tied up in haircuts and margin, bp/yr (assumption)", ge=0, le=5000)
-    stress_at_march_2020: float = param(4.0, "market liquidity stress L that counts as cost stress 1 (the COVID script peaks at L = 4)", gt=0)
-    include_costs: bool = param(True, "False = no venue costs (financing still charged)")
-    cost_model: CostModel = param(CostModel(), "transaction-cost parameters (credit_rl.costs)")
-    stop_loss_frac: float = param(0.5, "episode terminates when cumulative P&L <= -this (decimal of capital): a margin-call stop-out", gt=0, le=10)
-    features: str = param("base", "observation feature set: 'base' = OBS_NAMES; 'seed' = base + the seed's signals on the IG/HY indices (z-score, RSI, Bollinger %b, equity-credit correlation, bid-ask percentile; section 'Feature sets')", choices=FEATURE_SETS)
-    def __post_init__(self): validate(self); _validate_cross_asset(self)
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #d5191e6c
-def _validate_cross_asset(c: CrossAssetConfig) -> None:
-    "Raise ParamsError naming each bad field of `c`."
-    bad = []
-    for k, n in (("max_abs_weight", N_INSTR), ("cdx_duration_years", 2), ("sleeve_spread_mult", 3), ("sleeve_duration_years", 3),
-                 ("sleeve_maturity_years", 3), ("sleeve_rating", 3), ("repo_spread_bp_per_yr", 2), ("repo_spread_stress_bp_per_yr", 2),
-                 ("haircut_pct", 2), ("haircut_stress_pct", 2), ("borrow_fee_bp_per_yr", 2), ("cds_initial_margin_pct", 2)):
-        if len(getattr(c, k)) != n: bad.append(f"{k}: got {len(getattr(c, k))} values; allowed: exactly {n}")
-    for i, e in enumerate(c.scripted_episodes):
-        if not (isinstance(e, (tuple, list)) and len(e) == 2 and e[0] in EPISODES and isinstance(e[1], (int, np.integer))):
-            bad.append(f"scripted_episodes[{i}]: got {e!r}; allowed: (name in {sorted(EPISODES)}, integer decision day)")
-        elif not 1 <= c.warmup_days + e[1] <= c.warmup_days + c.episode_days + 1 - len(EPISODES[e[0]].table()):
-            n = len(EPISODES[e[0]].table())
-            bad.append(f"scripted_episodes[{i}]: {e[0]} lasts {n} days; allowed start days {1 - c.warmup_days}..{c.episode_days + 1 - n} "
-                       f"with episode_days={c.episode_days} (longer episodes fit it)")
-    t = np.asarray(c.templates, dtype=float) if len(c.templates) else np.zeros((0, N_INSTR))
-    if t.ndim != 2 or t.shape[1] != N_INSTR or len(t) < 2: bad.append(f"templates: got shape {t.shape}; allowed: at least 2 rows of {N_INSTR} weights")
-    elif len(c.max_abs_weight) != N_INSTR or c.action_mode != "discrete": pass   # reported above / templates unused
-    elif not np.isfinite(t).all() or (np.abs(t) > np.asarray(c.max_abs_weight) + 1e-12).any() or ((np.abs(t) * LEGS).sum(1) > c.gross_leverage_cap + 1e-12).any():
-        bad.append(f"templates: each weight must be finite, within max_abs_weight and each row's gross (legs counted) <= gross_leverage_cap={c.gross_leverage_cap}")
-    if bad: raise ParamsError("<CrossAssetConfig>", bad)
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #7d561551
-# market-day columns (order FIELDS) read by the kernels
-M_REGIME = FIELDS.index("regime")
-M_IG = FIELDS.index("ig_oas_bp")
-M_HY = FIELDS.index("hy_oas_bp")
-M_VIX = FIELDS.index("vix")
-M_MOVE = FIELDS.index("move")
-M_UST = FIELDS.index("ust10y_yield_pct")
-M_LIQ = FIELDS.index("liquidity_stress")
-M_BA_IG = FIELDS.index("ig_bond_bid_ask_bp")
-M_VOL_IG_BOND = FIELDS.index("ig_bond_volume_usd")
-M_VOL_IG_ETF = FIELDS.index("ig_etf_volume_usd")
-M_VOL_HY_ETF = FIELDS.index("hy_etf_volume_usd")
-M_VOL_CDX_IG = FIELDS.index("cdx_ig_volume_usd")
-M_VOL_CDX_HY = FIELDS.index("cdx_hy_volume_usd")
-M_INFORMED = FIELDS.index("informed_flow_share")
-M_EQ_RET = FIELDS.index("equity_ret")
-M_CDX_IG = FIELDS.index("cdx_ig_bp")
-M_CDX_HY = FIELDS.index("cdx_hy_bp")
-M_BASIS_IG = FIELDS.index("basis_ig_bp")
-M_BASIS_HY = FIELDS.index("basis_hy_bp")
-M_LQD_PX = FIELDS.index("lqd_px_usd")
-M_LQD_PREM = FIELDS.index("lqd_premium_pct")
-M_HYG_PX = FIELDS.index("hyg_px_usd")
-M_HYG_PREM = FIELDS.index("hyg_premium_pct")
-RV_FIELDS = ("basis_ig_bp", "basis_hy_bp", "cdx_ig_bp", "cdx_hy_bp") + tuple(f"{e}_{k}" for e in ETFS for k in ("nav_usd", "px_usd", "premium_pct"))  # rewritten by the layer
-(R_BLEV, R_BPULL, R_BVOL, R_BLOAD, R_PLEV, R_PPULL, R_PVOL, R_PLOAD, R_GAIN, R_SLOPE, R_D_ETF, R_BDECAY, R_PDECAY, R_AT_BID, R_BETA, R_LTHR) = (
-    0, 6, 9, 15, 17, 23, 26, 29, 31, 32, 33, 36, 37, 38, 39, 41)
-N_R = 42
-RV_STATE = ("basis_ig_slow", "basis_hy_slow", "eta_lqd", "eta_hyg", "eta_jnk", "stale_ig_bp", "stale_hy_bp",
-            "basis_ig_liq", "basis_hy_liq", "eta_ig_liq", "eta_hy_liq", "basis_ig_cash", "basis_hy_cash")   # state of the layer (bp, percent)
-N_RV_STATE = len(RV_STATE)
-
-def relative_value_consts(c: CrossAssetConfig) -> np.ndarray:
-    "float64 constants of the relative-value layer (indices R_*; pulls per day from half-lives)."
-    p, r = c.relative_value, np.zeros(N_R)
-    pull = lambda hl: 1.0 - 0.5 ** (1.0 / np.asarray(hl, float))
-    r[R_BLEV:R_BLEV + 6] = (*p.ig_basis_level_bp, *p.hy_basis_level_bp)
-    r[R_BPULL:R_BPULL + 3], r[R_BLOAD:R_BLOAD + 2] = pull(p.basis_half_life_days), p.basis_stress_loading_bp
-    r[R_BVOL:R_BVOL + 6] = (*p.ig_basis_vol_bp_per_day, *p.hy_basis_vol_bp_per_day)
-    r[R_PLEV:R_PLEV + 6] = (*p.ig_etf_premium_level_pct, *p.hy_etf_premium_level_pct)
-    r[R_PPULL:R_PPULL + 3], r[R_PVOL:R_PVOL + 3], r[R_PLOAD:R_PLOAD + 2] = pull(p.etf_premium_half_life_days), p.etf_premium_vol_pct_per_day, p.etf_premium_stress_loading_pct
-    r[R_GAIN], r[R_SLOPE] = p.nav_update_gain, p.nav_stale_liquidity_slope
-    r[R_D_ETF:R_D_ETF + 3] = c.market.etf_duration_yr
-    r[R_BDECAY], r[R_PDECAY], r[R_AT_BID] = pull(p.basis_stress_half_life_days), pull(p.etf_stress_half_life_days), float(p.nav_at_bid)
-    r[R_BETA:R_BETA + 2], r[R_LTHR] = p.basis_cash_beta, p.basis_liquidity_threshold
-    return r
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #33a3b7e7
-@numba.njit
-def _relative_value_day(o, o_prev, z, ep, rc, st, first):
-    "Rewrite the basis, CDX and ETF fields of day row `o` (yesterday `o_prev`); state st: N_RV_STATE (see RV_STATE)."
-    r, L = int(o[M_REGIME]), o[M_LIQ]
-    spreads = (o[M_IG], o[M_HY])
-    if first:
-        st[:] = 0.0
-        st[0], st[1] = rc[R_BLEV + r], rc[R_BLEV + 3 + r]
-        for i in range(3): st[2 + i] = rc[R_PLEV + (3 if i > 0 else 0) + r]
-        st[5], st[6] = spreads[0], spreads[1]
-    else:
-        for j in range(2):
-            st[j] += rc[R_BPULL + r] * (rc[R_BLEV + 3 * j + r] - st[j]) + rc[R_BVOL + 3 * j + r] * z[ZBI + j]
-            st[5 + j] += rc[R_GAIN] / (1.0 + rc[R_SLOPE] * L) * (spreads[j] - st[5 + j])
-        for i in range(3):
-            hy = 1 if i > 0 else 0
-            st[2 + i] += rc[R_PPULL + r] * (rc[R_PLEV + 3 * hy + r] - st[2 + i]) + rc[R_PVOL + r] * z[ZP + i]
-    for j in range(2):   # funding-strain (basis) and liquidity (ETF) parts: follow L up at once (jumps included), decay slowly once it recovers
-        st[7 + j] = min(st[7 + j] * (1.0 - rc[R_BDECAY]), -rc[R_BLOAD + j] * max(L - rc[R_LTHR], 0.0))
-        if not first: st[11 + j] = st[11 + j] * (1.0 - rc[R_BDECAY]) - rc[R_BETA + j] * (spreads[j] - o_prev[M_IG + j])
-        st[9 + j] = min(st[9 + j] * (1.0 - rc[R_PDECAY]), -rc[R_PLOAD + j] * L)
-    b_ig, b_hy = st[0] + st[7] + st[11], st[1] + st[8] + st[12]
-    o[M_BASIS_IG], o[M_BASIS_HY] = b_ig, b_hy
-    o[M_CDX_IG], o[M_CDX_HY] = max(spreads[0] + b_ig, 1.0), max(spreads[1] + b_hy, 1.0)
-    for i in range(3):
-        hy = 1 if i > 0 else 0
-        k = F_ETF + 3 * i
-        nav_true, scripted_prem = o[k], o[k + 2]
-        px = nav_true * (1.0 + (st[2 + i] + st[9 + hy]) / 100.0)                          # traded price: true value + dislocation
-        bid = 1.0 - rc[R_AT_BID] * 0.5 * o[F_BID_ASK + hy] / 1e4                             # NAV marks the bonds at the bid
-        if ep[EP_ACTIVE] > 0 and not math.isnan(ep[EP_PREM_HY if hy else EP_PREM_IG]):      # the script fixes the observed premium:
-            nav = px / (1.0 + scripted_prem / 100.0)                                         # the NAV's staleness is implied
-            if i < 2: st[5 + hy] = spreads[hy] - 1e4 / rc[R_D_ETF + i] * math.log(nav / (nav_true * bid))
-        else: nav = nav_true * math.exp(rc[R_D_ETF + i] * (spreads[hy] - st[5 + hy]) / 1e4) * bid   # published NAV: stale spread
-        o[k], o[k + 1], o[k + 2] = nav, px, 100.0 * (px / nav - 1.0)
-
-@numba.njit
-def _market_days(Z, U, kc, trans, share_cum, ep, rc, out):
-    "Fill out[d, :] (n_days, N_FIELDS) with the observables of one path: the synthetic kernels, then the relative-value layer."
-    S, st = np.zeros(N_STATE), np.zeros(N_RV_STATE)
-    init_market_state(S, Z[0], U[0], kc, share_cum)
-    observe_market(S, kc, out[0], True)
-    _relative_value_day(out[0], out[0], Z[0], ep[0], rc, st, True)
-    for d in range(1, Z.shape[0]):
-        step_market(S, Z[d], U[d], kc, trans, ep[d], True)
-        observe_market(S, kc, out[d], True)
-        _relative_value_day(out[d], out[d - 1], Z[d], ep[d], rc, st, False)
-
-def market_inputs(config: CrossAssetConfig) -> tuple:
-    "What the market kernels need for this config: (constants, transition matrix, cumulative shares, episode overlay, relative-value constants)."
-    n_days = config.warmup_days + config.episode_days + 1
-    ep = episode_overlay([(name, config.warmup_days + day) for name, day in config.scripted_episodes], n_days)
-    return (*kernel_inputs(config.market), ep, relative_value_consts(config))
-
-def market_days(config: CrossAssetConfig, seed: int, episode: int, inputs: tuple | None = None) -> np.ndarray:
-    "Market observables (warmup_days + episode_days + 1, N_FIELDS) float64 of episode `episode` of `seed` (order FIELDS)."
-    n_days = config.warmup_days + config.episode_days + 1
-    Z, U = path_noise(seed, episode, n_days)
-    kc, trans, share_cum, ep, rc = inputs if inputs is not None else market_inputs(config)
-    out = np.empty((n_days, N_FIELDS))
-    _market_days(Z, U, kc, trans, share_cum, ep, rc, out)
-    return out
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #e5b372ca
-MARKET_OBS_NAMES = ("ig_level", "hy_level", "ig_chg_20d_z", "hy_chg_20d_z", "basis_ig", "basis_hy", "lqd_premium",
-                    "hyg_premium", "log_vix", "log_move", "stock_bond_corr_60d", "hy_vol_20d_rel", "ig_bid_ask_rel",
-                    "ust10y_chg_20d")
-OBS_NAMES = MARKET_OBS_NAMES + ("time_left",) + tuple(f"w_{k}" for k in INSTRUMENTS) + ("gross_leverage",)
-N_MKT_OBS, N_OBS = len(MARKET_OBS_NAMES), len(OBS_NAMES)
-OBS_CLIP = 10.0
-N_LEGS = N_INSTR + 1  # cost legs: 8 instruments, the basis package's bond leg at 7 and its CDS leg at 8
-# episode-table columns
-C_OBS, C_RET, C_SIGMA, C_VOL = 0, N_MKT_OBS, N_MKT_OBS + N_INSTR, N_MKT_OBS + N_INSTR + N_LEGS
-C_STRESS, C_INFORMED, C_BASIS, C_PREM = C_VOL + N_LEGS, C_VOL + N_LEGS + 1, C_VOL + N_LEGS + 2, C_VOL + N_LEGS + 3
-C_REGIME = C_PREM + 1  # the latent regime of day t: for analysis (bucketing), never observed by the agent
-N_COLS = C_REGIME + 1
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #86792f8d
-(K_IG_THETA, K_HY_THETA, K_IG_SD, K_HY_SD, K_VIX_REF, K_VOL_ELAST, K_VOL_CAP, K_BA_IG, K_SLEEVE_VOL_SHARE, K_STRESS_REF,
- K_DT) = range(11)
-K_D_CDX, K_MULT, K_D_SLEEVE, K_D_ETF, K_HY_LOSS, K_D_BASIS = 11, 13, 16, 19, 21, 24
-N_K = 25
-
-def table_consts(c: CrossAssetConfig) -> np.ndarray:
-    "float64 constants of the table builder for config `c` (indices K_*)."
-    m, dt = c.market, 1.0 / TRADING_DAYS_PER_YEAR
-    k = np.zeros(N_K)
-    k[:K_D_CDX] = (m.ig_theta_bp, m.hy_theta_bp, m.ig_sigma_log_per_sqrt_yr * math.sqrt(dt), m.hy_sigma_log_per_sqrt_yr * math.sqrt(dt),
-                   m.vix_ref, m.spread_vol_vix_elasticity, m.spread_vol_vix_cap, m.liquidity.bid_ask_bp[0],
-                   c.sleeve_volume_share, c.stress_at_march_2020, dt)
-    k[K_D_CDX:K_D_CDX + 2], k[K_MULT:K_MULT + 3], k[K_D_SLEEVE:K_D_SLEEVE + 3] = c.cdx_duration_years, c.sleeve_spread_mult, c.sleeve_duration_years
-    k[K_D_ETF:K_D_ETF + 2], k[K_HY_LOSS:K_HY_LOSS + 3] = m.etf_duration_yr[:2], np.asarray(m.hy_loss_pct_per_yr) / 100 * dt
-    k[K_D_BASIS] = c.basis_duration_years
-    return k
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #922d2213
-@numba.njit
-def _spread_vol(row, k, log_sd):
-    "Model-implied daily log-spread vol on the day of `row`."
-    return log_sd * (min(row[M_VIX], k[K_VOL_CAP]) / k[K_VIX_REF]) ** k[K_VOL_ELAST]
-
-@numba.njit
-def _market_features(M, d, k, out):
-    "The MARKET_OBS_NAMES features of market day `d` from days <= d of M into out[0:N_MKT_OBS]."
-    ig, hy = M[d, M_IG], M[d, M_HY]
-    out[0], out[1] = math.log(ig / k[K_IG_THETA]), math.log(hy / k[K_HY_THETA])
-    out[2] = math.log(ig / M[d - 20, M_IG]) / (k[K_IG_SD] * math.sqrt(20.0))
-    out[3] = math.log(hy / M[d - 20, M_HY]) / (k[K_HY_SD] * math.sqrt(20.0))
-    out[4], out[5] = M[d, M_BASIS_IG] / 25.0, M[d, M_BASIS_HY] / 50.0
-    out[6], out[7] = M[d, M_LQD_PREM], M[d, M_HYG_PREM]
-    out[8], out[9] = math.log(M[d, M_VIX] / 20.0), math.log(M[d, M_MOVE] / 88.0)
-    sx = sy = sxx = syy = sxy = 0.0
-    for j in range(d - 59, d + 1):                       # 60 daily pairs: Treasury return proxy -dy, equity return
-        x, y = -(M[j, M_UST] - M[j - 1, M_UST]), M[j, M_EQ_RET]
-        sx += x; sy += y; sxx += x * x; syy += y * y; sxy += x * y
-    vx, vy = sxx - sx * sx / 60.0, syy - sy * sy / 60.0
-    out[10] = (sxy - sx * sy / 60.0) / math.sqrt(vx * vy) if vx > 0 and vy > 0 else 0.0
-    q = 0.0
-    for j in range(d - 19, d + 1): q += math.log(M[j, M_HY] / M[j - 1, M_HY]) ** 2
-    out[11] = math.sqrt(q / 20.0) / k[K_HY_SD]
-    out[12] = math.log(M[d, M_BA_IG] / k[K_BA_IG])
-    out[13] = M[d, M_UST] - M[d - 20, M_UST]
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #268c7cf2
-@numba.njit
-def _returns(M, d, k, out):
-    "Instrument returns per unit notional over market day d -> d+1 (decimal) into out[0:N_INSTR]."
-    a, b, dt = M[d], M[d + 1], k[K_DT]
-    for i in range(2):
-        c0, c1 = a[M_CDX_IG + i], b[M_CDX_IG + i]
-        out[i] = (c0 * dt - k[K_D_CDX + i] * (c1 - c0)) / 1e4
-    out[1] -= k[K_HY_LOSS + int(b[M_REGIME])]              # HY expected default loss of the day's regime
-    for j in range(3):
-        s0, s1 = k[K_MULT + j] * a[M_IG], k[K_MULT + j] * b[M_IG]
-        out[2 + j] = (s0 * dt - k[K_D_SLEEVE + j] * (s1 - s0)) / 1e4
-    y0, y1 = a[M_UST], b[M_UST]
-    out[5] = b[M_LQD_PX] / a[M_LQD_PX] - 1.0 + k[K_D_ETF] * (y1 - y0) / 100.0 - y0 / 100.0 * dt
-    out[6] = b[M_HYG_PX] / a[M_HYG_PX] - 1.0 + k[K_D_ETF + 1] * (y1 - y0) / 100.0 - y0 / 100.0 * dt
-    b0 = a[M_CDX_IG] - a[M_IG]
-    b1 = b[M_CDX_IG] - b[M_IG]
-    out[7] = (-b0 * dt + k[K_D_BASIS] * (b1 - b0)) / 1e4
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #bbf958bc
-@numba.njit
-def _cost_inputs(M, d, k, sigma, vol):
-    "Daily price vols (decimal) and daily volumes (USD) of the N_LEGS cost legs on market day d."
-    r = M[d]
-    vig, vhy = _spread_vol(r, k, k[K_IG_SD]), _spread_vol(r, k, k[K_HY_SD])
-    sigma[0] = k[K_D_CDX] * r[M_CDX_IG] * vig / 1e4
-    sigma[1] = k[K_D_CDX + 1] * r[M_CDX_HY] * vhy / 1e4
-    for j in range(3): sigma[2 + j] = k[K_D_SLEEVE + j] * k[K_MULT + j] * r[M_IG] * vig / 1e4
-    sigma[5] = k[K_D_ETF] * r[M_IG] * vig / 1e4
-    sigma[6] = k[K_D_ETF + 1] * r[M_HY] * vhy / 1e4
-    sigma[7] = k[K_D_BASIS] * r[M_IG] * vig / 1e4
-    sigma[8] = k[K_D_BASIS] * r[M_CDX_IG] * vig / 1e4
-    sleeve_vol = k[K_SLEEVE_VOL_SHARE] * r[M_VOL_IG_BOND]
-    vol[0], vol[1], vol[5], vol[6] = r[M_VOL_CDX_IG], r[M_VOL_CDX_HY], r[M_VOL_IG_ETF], r[M_VOL_HY_ETF]
-    vol[2] = vol[3] = vol[4] = vol[7] = sleeve_vol
-    vol[8] = r[M_VOL_CDX_IG]
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #623d590d
-@numba.njit
-def episode_table_nb(M, warmup, k, table):
-    "Fill table (T+1, N_COLS): row t = decision day t = market day warmup + t (features and cost inputs of that day; returns to the next)."
-    T = table.shape[0] - 1
-    for t in range(T + 1):
-        d, row = warmup + t, table[t]
-        _market_features(M, d, k, row[C_OBS:C_OBS + N_MKT_OBS])
-        for j in range(N_MKT_OBS): row[j] = min(max(row[j], -OBS_CLIP), OBS_CLIP)
-        if t < T: _returns(M, d, k, row[C_RET:C_RET + N_INSTR])
-        else: row[C_RET:C_RET + N_INSTR] = 0.0
-        _cost_inputs(M, d, k, row[C_SIGMA:C_SIGMA + N_LEGS], row[C_VOL:C_VOL + N_LEGS])
-        row[C_STRESS] = M[d, M_LIQ] / k[K_STRESS_REF]
-        row[C_INFORMED] = M[d, M_INFORMED]
-        row[C_BASIS], row[C_PREM], row[C_REGIME] = M[d, M_BASIS_IG], M[d, M_LQD_PREM], M[d, M_REGIME]
-
-def episode_table(config: CrossAssetConfig, seed: int, episode: int) -> np.ndarray:
-    "The (episode_days + 1, N_COLS) float64 table of episode `episode` of `seed`."
-    table = np.empty((config.episode_days + 1, N_COLS))
-    episode_table_nb(market_days(config, seed, episode), config.warmup_days, table_consts(config), table)
-    return table
-
-# %% ../../nbs/35_envs.cross_asset.ipynb #c5bde2d7
-SEED_MARKET_OBS_NAMES = ("ig_spread_z_60d", "hy_spread_z_60d", "ig_rsi_14d", "hy_rsi_14d", "ig_bb_pct_b_20d", "hy_bb_pct_b_20d",
-                         "eq_credit_corr_60d", "ig_bid_ask_pctile_60d")
-EXTRA_OBS_NAMES = {"base": (), "seed": SEED_MARKET_OBS_NAMES}   # observation names each feature set appends to OBS_NAMES
-
-def seed_market_features(M: np.ndarray) -> np.ndarray:
-    "SEED_MARKET_OBS_NAMES of every market day of M (n_days, N_FIELDS), float64 unclipped; row d uses days <= d only (undefined -> 0)."
-    ig, hy = pd.Series(M[:, M_IG]), pd.Series(M[:, M_HY])
-    cols = [spread_zscore(ig, 60), spread_zscore(hy, 60), (rsi(ig, 14) - 50.0) / 50.0, (rsi(hy, 14) - 50.0) / 50.0,
-            2.0 * bollinger_bands(ig, 20)["bb_pct_b"] - 1.0, 2.0 * bollinger_bands(hy, 20)["bb_pct_b"] - 1.0,
-            equity_credit_corr(pd.Series(M[:, M_EQ_RET]), ig.diff(), 60), 2.0 * bid_ask_percentile(pd.Series(M[:, M_BA_IG]), 60) - 1.0]
-    return np.nan_to_num(np.column_stack(cols), nan=0.0, posinf=OBS_CLIP, neginf=-OBS_CLIP)
-
-def feature_table(config: CrossAssetConfig, M: np.ndarray) -> np.ndarray:
-    "Extra observation columns of `config.features` for decision days 0..episode_days (clipped; 0 columns for 'base') from the episode's market M."
-    if config.features == "base": return np.zeros((config.episode_days + 1, 0))
-    return np.clip(seed_market_features(M)[config.warmup_days:], -OBS_CLIP, OBS_CLIP)
+__all__ = ['F_CAPITAL', 'F_COSTS', 'F_DT', 'F_FUND', 'F_STOP', 'F_GROSS_CAP', 'F_BOND_VENUE', 'F_REPO', 'F_REPO_STRESS',
+           'F_HAIRCUT', 'F_HAIRCUT_STRESS', 'F_BORROW', 'F_IM', 'F_MAXW', 'F_RATING', 'F_MAT', 'F_NBONDS', 'N_F',
+           'CASH_CLASS', 'INFO_NAMES', 'N_INFO', 'CROSS_ASSET_ENV_ID', 'step_consts', 'funding_cost_nb',
+           'trade_cost_nb', 'target_weights_nb', 'batch_target_weights_nb', 'batch_observe', 'batch_step_nb',
+           'CrossAssetBatch', 'CrossAssetEnv', 'rollout', 'convergence_policy', 'premium_policy', 'batch_pnl',
+           'stress_spells', 'rule_scorecard', 'reference_rules', 'CrossAssetSB3VecEnv', 'CrossAssetVectorEnv']
 
 # %% ../../nbs/35_envs.cross_asset.ipynb #e20d8064
 # funding/cost constant vector of the step kernel (indices F_*)
@@ -539,7 +168,7 @@ class CrossAssetBatch:
         if isinstance(num_envs, bool) or int(num_envs) != num_envs or num_envs < 1: raise ValueError(f"num_envs: an integer >= 1 required, got {num_envs!r}")
         self.config, n = config or CrossAssetConfig(), int(num_envs)
         self.num_envs, self.f, self.kp = n, step_consts(self.config), cost_kernel_params(self.config.cost_model)
-        self.k, self.market_inputs = table_consts(self.config), market_inputs(self.config)
+        self.k, self.market_inputs = table_consts(self.config), episode_market_inputs(self.config)
         self.templates = np.asarray(self.config.templates, float).reshape(-1, N_INSTR)
         self.tables = np.zeros((n, self.config.episode_days + 1, N_COLS))
         self.t, self.w, self.cum = np.zeros(n, np.int64), np.zeros((n, N_INSTR)), np.zeros(n)
@@ -558,7 +187,7 @@ def _start(self: CrossAssetBatch, idx) -> None:
     "Build the tables of envs `idx` for their current (seed, episode) and flatten their books."
     c = self.config
     for i in idx:
-        M = market_days(c, int(self.seeds[i]), int(self.episodes[i]), self.market_inputs)
+        M = episode_market(c, int(self.seeds[i]), int(self.episodes[i]), self.market_inputs)
         episode_table_nb(M, c.warmup_days, self.k, self.tables[i])
         if self.extra_names: self.extra[i] = feature_table(c, M)
         self.t[i], self.cum[i] = 0, 0.0

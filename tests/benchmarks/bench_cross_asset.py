@@ -3,7 +3,7 @@
 Run: .venv/bin/python tests/benchmarks/bench_cross_asset.py [--seconds 1.5]
 Not collected by pytest (a script; benchmarks print ratios, they never assert timings).
 
-The market is exogenous, so each episode's path is simulated at reset (market_days + episode_table, ~0.1 ms per
+The market is exogenous, so each episode's path is simulated at reset (episode_market + episode_table, ~0.1 ms per
 env-episode) and the step kernel only reads it. 'kernel only' = batch_step_nb with the table reused (no resets);
 'batch' = CrossAssetBatch.step with action checks and same-step autoreset (table rebuilds amortised over 252 steps)."""
 import argparse
@@ -15,8 +15,8 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 
-from credit_rl.envs.cross_asset import (N_INSTR, CrossAssetBatch, CrossAssetConfig, CrossAssetEnv, CrossAssetSB3VecEnv,
-                                        CrossAssetVectorEnv, batch_step_nb, episode_table_nb, market_days)
+from credit_rl.envs.cross_asset import CrossAssetBatch, CrossAssetEnv, CrossAssetSB3VecEnv, CrossAssetVectorEnv, batch_step_nb
+from credit_rl.envs.cross_asset_table import N_INSTR, CrossAssetConfig, episode_market, episode_table_nb
 from credit_rl.market.synthetic import path_noise
 
 
@@ -103,7 +103,7 @@ def market_only(cfg):
     b = CrossAssetBatch(1, cfg)
     ep = iter(range(10**9))
     def fn():
-        episode_table_nb(market_days(cfg, 0, next(ep), b.market_inputs), cfg.warmup_days, b.k, b.tables[0])
+        episode_table_nb(episode_market(cfg, 0, next(ep), b.market_inputs), cfg.warmup_days, b.k, b.tables[0])
     return fn
 
 
