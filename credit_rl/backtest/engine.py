@@ -170,7 +170,7 @@ def market_from_env(config: CreditSpreadConfig, seed: int, n_paths: int = 1) -> 
 def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one instrument
                       spread_col: str = "spread_bp",  # spread, bp
                       half_spread_col: str | None = None,  # bid-ask half-width, bp; None = cost-model fallback
-                      spread_vol_col: str | None = None,  # spread vol, bp/day; None = trailing std of changes
+                      spread_vol_col: str | None = None,  # spread vol, bp/day; None = `realized_vol_bp_day` (causal RMS of changes)
                       volume_col: str | None = None,  # daily traded notional, USD; None = `volume_usd`
                       vix_col: str | None = None,  # VIX level, for liquidity stress of the fallbacks
                       rating: str = "A", maturity_years: float = 8.0,  # bond (or index) for the half-spread fallback
@@ -182,16 +182,13 @@ def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one ins
     "A one-instrument backtest market from a real-data frame (read as a `BondPath.from_frame`); `market.fallbacks` lists the filled columns."
     p = BondPath.from_frame(frame, spread_col, vix_col=vix_col, half_spread_col=half_spread_col, volume_col=volume_col,
                             spread_vol_col=spread_vol_col, base_volume_usd=volume_usd, vol_window_days=vol_window_days)
-    n, fallbacks, hs, vol = p.n_days, [], p.half_spread_bp, p.spread_vol_bp_day
+    n, fallbacks, hs = p.n_days, [], p.half_spread_bp
     if half_spread_col is None:
         hs = np.asarray(client_half_spread_bp(2e6, rating=rating, maturity_years=maturity_years, stress=p.stress), float) * np.ones(n)
         fallbacks.append(f"half_spread_bp: cost-model round-lot half-spread, rating {rating}, {maturity_years}y" + (", VIX stress" if vix_col else ""))
-    if spread_vol_col is None:
-        vol = pd.Series(p.spread_bp).diff().rolling(vol_window_days, min_periods=vol_window_days).std().bfill().to_numpy()
-        fallbacks.append(f"spread_vol_bp_day: trailing {vol_window_days}-day std of daily changes")
-    fallbacks += [f for f in p.fallbacks if f.startswith("volume_usd")]
+    fallbacks += p.fallbacks   # spread vol (realized_vol_bp_day), volume (fallback_volume_usd)
     c = lambda a: np.ascontiguousarray(np.asarray(a, dtype=float).reshape(n, 1))
-    m = BacktestMarket(c(p.spread_bp), c(np.full(n, spread_duration_years)), c(hs), c(vol), c(p.volume_usd),
+    m = BacktestMarket(c(p.spread_bp), c(np.full(n, spread_duration_years)), c(hs), c(p.spread_vol_bp_day), c(p.volume_usd),
                        np.array([financing_spread_bp_per_yr], dtype=float), p.dates,
                        (instrument or spread_col,), start, tuple(fallbacks), c(np.full(n, maturity_years)),
                        c(p.stress * np.ones(n)), (rating,))
