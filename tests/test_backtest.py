@@ -229,7 +229,8 @@ def test_market_from_frame_fallbacks_and_given_columns():
     assert len(filled.fallbacks) == 3
     assert filled.half_spread_bp[200, 0] > filled.half_spread_bp[100, 0]            # VIX stress widens the fallback
     assert filled.volume_usd[200, 0] == pytest.approx(3e6 / 1.5)
-    np.testing.assert_allclose(filled.spread_vol_bp_day[40, 0], np.std(np.diff(s[20:41]), ddof=1))  # trailing, incl. day
+    np.testing.assert_allclose(filled.spread_vol_bp_day[40, 0], np.sqrt(np.mean(np.diff(s[20:41]) ** 2)))  # trailing RMS, incl. day
+    np.testing.assert_allclose(filled.spread_vol_bp_day[5, 0], np.sqrt(np.mean(np.diff(s[:6]) ** 2)))  # warm-up: no back-fill
     with pytest.raises(ValueError, match="spread_col"): market_from_frame(f, "nope")
 
 

@@ -176,7 +176,8 @@ def test_real_ig_statistics_fall_inside_simulated_bands():
 
 
 # --- the calibrated market: market_model 'synthetic' / 'real', regime features, continuous sizing (issue 4 / 5) ---
-from credit_rl.envs.spread import (REGIME_OBS_NAMES, PathMarket, bond_consts, path_observations,  # noqa: E402
+from credit_rl.market.path import BondPath  # noqa: E402
+from credit_rl.envs.spread import (REGIME_OBS_NAMES, bond_consts, path_observations,  # noqa: E402
                                    prepare_frame, regime_features, regime_reference, synthetic_path)
 from credit_rl.envs.spread_vec import CreditSpreadSB3VecEnv, CreditSpreadVectorEnv  # noqa: E402
 from credit_rl.market.synthetic import MarketParams, simulate_market  # noqa: E402
@@ -262,7 +263,7 @@ def test_filtered_regime_probabilities_rank_the_true_regimes_on_simulated_paths(
     sim = simulate_market(MarketParams(), 2520, 4, seed=31337, fields=("regime", "vix"))
     probs, true = [], sim["regime"].ravel()
     for i in range(4):
-        pm = PathMarket(*(np.ones(2520),) * 2, sim["vix"][i].astype(float), *(np.ones(2520),) * 5, sim["regime"][i])
+        pm = BondPath(*(np.ones(2520),) * 2, sim["vix"][i].astype(float), *(np.ones(2520),) * 5, sim["regime"][i])
         probs.append(regime_features(pm, "ig", ref)[:, 2:])
     probs = np.concatenate(probs)
     p_stress = [probs[true == k, 2].mean() for k in range(3)]

@@ -19,7 +19,8 @@ import yaml
 from credit_rl.agents.ppo import PPOConfig
 from credit_rl.backtest.engine import check_no_lookahead, decide, walk_forward_splits
 from credit_rl.agents.dqn import DQNConfig
-from credit_rl.envs.spread import CreditSpreadConfig, trailing_vol_bp_day
+from credit_rl.envs.spread import CreditSpreadConfig
+from credit_rl.market.path import realized_vol_bp_day
 import credit_rl.studies.walk_forward as wfm
 from credit_rl.backtest.walkforward import AgentPolicy, history_env_config, history_market, synthetic_history
 from credit_rl.studies.walk_forward import WalkForwardParams, run_walk_forward, train_fold_agent
@@ -143,7 +144,7 @@ def test_study_unchanged_before_perturbation(tiny_study):
     bumped.loc[after, ["spread_bp", "index_oas_bp"]] *= 1.8
     bumped.loc[after, "vix"] *= 2.5
     bumped.loc[after, "volume_usd"] *= 0.3
-    bumped["spread_vol_bp_day"] = trailing_vol_bp_day(bumped.spread_bp.to_numpy())
+    bumped["spread_vol_bp_day"] = realized_vol_bp_day(bumped.spread_bp.to_numpy())
     other = run_walk_forward(p, log=lambda s: None, history=bumped)
     a, b = tiny_study.returns, other.returns
     pd.testing.assert_frame_equal(a[a.fold == 0].reset_index(drop=True), b[b.fold == 0].reset_index(drop=True))

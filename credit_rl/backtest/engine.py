@@ -21,6 +21,7 @@ from ..costs import (CLIENTS, COST_MODEL, RATINGS, VENUES, CostModel, category_c
                              stress_from_vix)
 from ..envs.spread import WARMUP_DAYS, CreditSpreadConfig, env_consts, env_observation_nb, OBS_NAMES
 from ..market.bond import HALF_SPREAD_BP, N_SPREAD_STATE, TRADING_DAYS_PER_YEAR, check_bounds, simulate_spread_paths
+from ..market.path import BondPath
 from ..metrics import summary
 
 # %% auto #0
@@ -169,7 +170,7 @@ def market_from_env(config: CreditSpreadConfig, seed: int, n_paths: int = 1) -> 
 def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one instrument
                       spread_col: str = "spread_bp",  # spread, bp
                       half_spread_col: str | None = None,  # bid-ask half-width, bp; None = cost-model fallback
-                      spread_vol_col: str | None = None,  # spread vol, bp/day; None = trailing std of changes
+                      spread_vol_col: str | None = None,  # spread vol, bp/day; None = `realized_vol_bp_day` (causal RMS of changes)
                       volume_col: str | None = None,  # daily traded notional, USD; None = `volume_usd`
                       vix_col: str | None = None,  # VIX level, for liquidity stress of the fallbacks
                       rating: str = "A", maturity_years: float = 8.0,  # bond (or index) for the half-spread fallback
@@ -178,33 +179,19 @@ def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one ins
                       instrument: str | None = None,
                       feature_cols=(),  # columns carried as `market.features` for policies that read them (e.g. VIX)
                      ) -> BacktestMarket:
-    "A one-instrument backtest market from a real-data frame; `market.fallbacks` lists the filled columns."
-    if spread_col not in frame: raise ValueError(f"spread_col={spread_col!r} not in the frame's columns {list(frame.columns)}")
-    s = frame[spread_col].astype(float)
-    if s.isna().any(): raise ValueError(f"{spread_col} has {int(s.isna().sum())} missing values, first on {s.index[s.isna()][0]}: drop or fill them first")
-    stress = np.zeros(len(s)) if vix_col is None else stress_from_vix(frame[vix_col].ffill().bfill().to_numpy(float))
-    fallbacks, n = [], len(s)
-    def given(col, name):
-        if col is None: return None
-        if col not in frame: raise ValueError(f"{name}={col!r} not in the frame's columns {list(frame.columns)}")
-        return frame[col].astype(float).to_numpy()
-    hs = given(half_spread_col, "half_spread_col")
-    if hs is None:
-        hs = np.asarray(client_half_spread_bp(2e6, rating=rating, maturity_years=maturity_years, stress=stress), float) * np.ones(n)
+    "A one-instrument backtest market from a real-data frame (read as a `BondPath.from_frame`); `market.fallbacks` lists the filled columns."
+    p = BondPath.from_frame(frame, spread_col, vix_col=vix_col, half_spread_col=half_spread_col, volume_col=volume_col,
+                            spread_vol_col=spread_vol_col, base_volume_usd=volume_usd, vol_window_days=vol_window_days)
+    n, fallbacks, hs = p.n_days, [], p.half_spread_bp
+    if half_spread_col is None:
+        hs = np.asarray(client_half_spread_bp(2e6, rating=rating, maturity_years=maturity_years, stress=p.stress), float) * np.ones(n)
         fallbacks.append(f"half_spread_bp: cost-model round-lot half-spread, rating {rating}, {maturity_years}y" + (", VIX stress" if vix_col else ""))
-    vol = given(spread_vol_col, "spread_vol_col")
-    if vol is None:
-        vol = s.diff().rolling(vol_window_days, min_periods=vol_window_days).std().bfill().to_numpy()
-        fallbacks.append(f"spread_vol_bp_day: trailing {vol_window_days}-day std of daily changes")
-    v = given(volume_col, "volume_col")
-    if v is None:
-        v = volume_usd / (1.0 + stress)
-        fallbacks.append(f"volume_usd: {volume_usd:,.0f} USD/day" + (" / (1 + VIX stress)" if vix_col else ""))
+    fallbacks += p.fallbacks   # spread vol (realized_vol_bp_day), volume (fallback_volume_usd)
     c = lambda a: np.ascontiguousarray(np.asarray(a, dtype=float).reshape(n, 1))
-    m = BacktestMarket(c(s.to_numpy()), c(np.full(n, spread_duration_years)), c(hs), c(vol), c(v),
-                       np.array([financing_spread_bp_per_yr], dtype=float), pd.Index(frame.index),
+    m = BacktestMarket(c(p.spread_bp), c(np.full(n, spread_duration_years)), c(hs), c(p.spread_vol_bp_day), c(p.volume_usd),
+                       np.array([financing_spread_bp_per_yr], dtype=float), p.dates,
                        (instrument or spread_col,), start, tuple(fallbacks), c(np.full(n, maturity_years)),
-                       c(stress * np.ones(n)), (rating,))
+                       c(p.stress * np.ones(n)), (rating,))
     missing = [k for k in feature_cols if k not in frame]
     if missing: raise ValueError(f"feature_cols {missing} not in the frame's columns {list(frame.columns)}")
     if feature_cols: m.features = frame[list(feature_cols)].astype(float)

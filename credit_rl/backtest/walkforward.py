@@ -13,11 +13,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..costs import stress_from_vix
 from ..market.bond import TRADING_DAYS_PER_YEAR
-from ..market.synthetic import CLASSES, simulate_market, universe_spreads
-from ..envs.spread import (WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv, bond_class, bond_consts, one_bond_universe,
-                          trailing_vol_bp_day)
+from ..market.path import BondPath, bond_class
+from ..envs.spread import WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv, bond_consts
 from ..envs.constraints import ConstraintCosts, ConstraintLimits
 from .engine import BacktestConfig, BacktestMarket, market_from_frame
 from ..risk import historical_cvar, historical_var
@@ -36,19 +34,10 @@ def synthetic_history(env: CreditSpreadConfig,  # the bond (rating, sector, matu
                       seed: int,  # market and idiosyncratic seed
                      ) -> pd.DataFrame:
     "A seeded daily history of one constant-maturity bond on the calibrated synthetic market (HISTORY_COLS, business-day dates from 1990)."
-    n, cls = int(round(years * TRADING_DAYS_PER_YEAR)) + 1, bond_class(env.bond_rating)
-    m = {k: v[0].astype(float) for k, v in simulate_market(env.synthetic, n, 1, seed=seed,
-         fields=("regime", "vix", "ig_oas_bp", "hy_oas_bp", f"{cls}_volume_usd")).items()}
-    u = one_bond_universe(env).assign(maturity_years=1e9)                    # never matures ...
-    flat = replace(env.universe, term_slope=0.0)
-    curve = (max(env.maturity_years, 0.25) / 7.0) ** env.universe.term_slope   # ... held at maturity M
-    spread = universe_spreads(u, m["ig_oas_bp"], m["hy_oas_bp"], seed=seed, path=0, params=flat)[:, 0].astype(float) * curve
-    j = CLASSES.index(cls)
-    volume = env.bond_volume_usd * m[f"{cls}_volume_usd"] / env.synthetic.liquidity.volume_usd[j]
-    index = m["hy_oas_bp" if cls == "hy_bond" else "ig_oas_bp"]
-    return pd.DataFrame({"spread_bp": spread, "index_oas_bp": index, "vix": m["vix"], "volume_usd": volume,
-                         "spread_vol_bp_day": trailing_vol_bp_day(spread), "regime": m["regime"].astype(int)},
-                        index=pd.bdate_range("1990-01-02", periods=n, name="date"))
+    n = int(round(years * TRADING_DAYS_PER_YEAR)) + 1
+    p = BondPath.from_simulator(env.synthetic, env.universe, n, seed, env.bond_rating, env.bond_sector, env.maturity_years,
+                                env.bond_volume_usd, constant_maturity=True, dates=pd.bdate_range("1990-01-02", periods=n, name="date"))
+    return p.to_frame(HISTORY_COLS + ("regime",))
 
 # %% ../../nbs/52_backtest.walkforward.ipynb #eca82b76
 def real_history(env: CreditSpreadConfig,  # bond_volume_usd for the volume fallback
@@ -62,10 +51,7 @@ def real_history(env: CreditSpreadConfig,  # bond_volume_usd for the volume fall
     for c in (spread_col, index_col, "vix"):
         if c not in f: raise ValueError(f"real_spread_col={spread_col!r}: column {c!r} not in the shared market's columns {list(f.columns)}")
     g = f[list(dict.fromkeys([spread_col, index_col, "vix"]))].dropna()   # the IG index can be both spread and index
-    s = g[spread_col].astype(float).to_numpy()
-    return pd.DataFrame({"spread_bp": s, "index_oas_bp": g[index_col].astype(float).to_numpy(), "vix": g["vix"].astype(float).to_numpy(),
-                         "volume_usd": env.bond_volume_usd / (1.0 + np.asarray(stress_from_vix(g["vix"].to_numpy(float)), float)),
-                         "spread_vol_bp_day": trailing_vol_bp_day(s)}, index=g.index)
+    return BondPath.from_frame(g, spread_col, index_col, "vix", base_volume_usd=env.bond_volume_usd).to_frame(HISTORY_COLS)
 
 # %% ../../nbs/52_backtest.walkforward.ipynb #38897dc9
 def history_env_config(env: CreditSpreadConfig) -> CreditSpreadConfig:

@@ -28,6 +28,7 @@ from ..market.synthetic import (CLASSES, RATINGS, SECTORS, MarketParams, Univers
                                  simulate_market, universe_spreads)
 from ..market.regimes import forward_filter
 from ..market.features import bollinger_bands, rsi, spread_zscore
+from ..market.path import N_IG_RATINGS, BondPath, bond_class
 from ..market.bond import (HALF_SPREAD_BP, N_SPREAD_STATE, SPREAD_BP, SPREAD_VOL_BP_DAY, TRADING_DAYS_PER_YEAR,
                               VOLUME_USD, SpreadProcessParams, advance_spread, check_bounds, init_spread_state,
                               kernel_params, simulate_spread_paths, spread_path_rng, step_spread)
@@ -35,15 +36,14 @@ from ..vmath import log_nb
 
 # %% auto #0
 __all__ = ['FEATURE_SETS', 'WARMUP_DAYS', 'HIST_LEN', 'OBS_NAMES', 'OBS_CLIP', 'env_kernel', 'env_kernel_uncached', 'env_inline',
-           'env_inline_uncached', 'INFO_NAMES', 'INDEX_REF_BP', 'REGIME_OBS_NAMES', 'N_IG_RATINGS', 'SYNTHETIC_FIELDS',
-           'REF_SEED', 'REF_PATHS', 'REF_DAYS', 'SEED_OBS_NAMES', 'FEATURE_OBS_NAMES', 'CreditSpreadConfig',
-           'SpreadEnvConsts', 'env_consts', 'maturity_years_nb', 'spread_duration_nb', 'observation_nb',
-           'ring_features_nb', 'env_observation_nb', 'env_ring_observation_nb', 'ring_push_nb', 'fill_cost_nb',
-           'book_pnl_nb', 'env_book_nb', 'env_advance_nb', 'env_step_nb', 'env_status_nb', 'env_warmup_nb',
-           'PathMarket', 'trailing_vol_bp_day', 'bond_class', 'one_bond_universe', 'synthetic_path', 'real_columns',
-           'prepare_frame', 'real_path', 'RegimeReference', 'regime_reference', 'regime_features', 'BondConsts',
-           'bond_consts', 'quoted_half_spread_bp', 'path_fill_cost', 'path_observations', 'seed_features',
-           'feature_rows', 'single_bond_spreads', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
+           'env_inline_uncached', 'INFO_NAMES', 'INDEX_REF_BP', 'REGIME_OBS_NAMES', 'REF_SEED', 'REF_PATHS', 'REF_DAYS',
+           'SEED_OBS_NAMES', 'FEATURE_OBS_NAMES', 'CreditSpreadConfig', 'SpreadEnvConsts', 'env_consts',
+           'maturity_years_nb', 'spread_duration_nb', 'observation_nb', 'ring_features_nb', 'env_observation_nb',
+           'env_ring_observation_nb', 'ring_push_nb', 'fill_cost_nb', 'book_pnl_nb', 'env_book_nb', 'env_advance_nb',
+           'env_step_nb', 'env_status_nb', 'env_warmup_nb', 'synthetic_path', 'real_columns', 'prepare_frame',
+           'real_path', 'RegimeReference', 'regime_reference', 'regime_features', 'BondConsts', 'bond_consts',
+           'quoted_half_spread_bp', 'path_fill_cost', 'path_observations', 'seed_features', 'feature_rows',
+           'single_bond_spreads', 'CreditSpreadEnv', 'rollout', 'passive_long_policy']
 
 # %% ../../nbs/31_envs.spread.ipynb #0f8d86d3
 FEATURE_SETS = ("base", "seed")  # observation feature sets (section 'Feature sets'): 'base' = today's observation
@@ -254,54 +254,13 @@ def env_warmup_nb(state, hist, i, kp, rng):
 # %% ../../nbs/31_envs.spread.ipynb #24eba112
 INDEX_REF_BP = {"ig": 127.0, "hy": 451.0}  # median IG / HY OAS 1996-2026, bp (measured, calibration.md §1): level references
 REGIME_OBS_NAMES = ("vix_percentile", "log_index_oas_rel", "p_calm", "p_normal", "p_stress")
-N_IG_RATINGS = 4  # AAA, AA, A, BBB
-
-class PathMarket(NamedTuple):
-    "One episode's exogenous market, arrays over path days 0 .. WARMUP_DAYS + episode_days (float64)."
-    spread_bp: np.ndarray; index_oas_bp: np.ndarray; vix: np.ndarray
-    stress: np.ndarray           # liquidity stress of the cost grid (0 calm, 1 = March 2020)
-    volume_usd: np.ndarray       # bond's daily traded notional, USD
-    spread_vol_bp_day: np.ndarray  # trailing 20-day realized vol of the bond's daily spread changes, bp/day
-    informed_share: np.ndarray   # informed share of order flow, 0-1
-    half_spread_bp: np.ndarray   # given half-spread, bp; NaN = use the cost grid
-    regime: np.ndarray           # true regime (synthetic: 0 calm, 1 normal, 2 stress; real: -1 unknown)
-
-# %% ../../nbs/31_envs.spread.ipynb #a1d21730
-def trailing_vol_bp_day(spread_bp: np.ndarray, window: int = WARMUP_DAYS) -> np.ndarray:
-    "Root-mean-square of the last `window` daily changes up to day k, bp/day (shorter windows before day `window`; 0 at day 0)."
-    d2 = np.concatenate([[0.0], np.diff(np.asarray(spread_bp, float)) ** 2])
-    c = np.cumsum(d2)
-    k = np.arange(len(d2))
-    lo = np.maximum(k - window, 0)
-    return np.sqrt((c - c[lo]) / np.maximum(k - lo, 1))
-
-# %% ../../nbs/31_envs.spread.ipynb #f53cc0bf
-def bond_class(rating: str) -> str:
-    "Liquidity class of `credit_rl.market.synthetic` for a bond rating: 'ig_bond' (AAA..BBB) or 'hy_bond'."
-    return "ig_bond" if RATINGS.index(rating) < N_IG_RATINGS else "hy_bond"
-
-def one_bond_universe(c: CreditSpreadConfig) -> pd.DataFrame:
-    "The traded bond as a one-row `make_universe` table; maturity counted from path day 0 (warm-up included)."
-    r, s = RATINGS.index(c.bond_rating), SECTORS.index(c.bond_sector)
-    return pd.DataFrame({"rating": pd.Categorical([c.bond_rating], categories=RATINGS, ordered=True),
-                         "index": ["ig" if r < N_IG_RATINGS else "hy"], "maturity_years": [c.maturity_years + WARMUP_DAYS / TRADING_DAYS_PER_YEAR],
-                         "spread_mult": [c.universe.rating_spread_mult[r] * c.universe.sector_spread_mult[s]]})
+# One episode's exogenous market is a `credit_rl.market.path.BondPath` over path days 0 .. WARMUP_DAYS + episode_days.
 
 # %% ../../nbs/31_envs.spread.ipynb #dfd27a78
-SYNTHETIC_FIELDS = ("regime", "vix", "ig_oas_bp", "hy_oas_bp", "liquidity_stress", "informed_flow_share")
-
-def synthetic_path(c: CreditSpreadConfig, market_seed: int) -> PathMarket:
-    "The episode's market: path 0 of `simulate_market(c.synthetic, WARMUP_DAYS + episode_days + 1, seed=market_seed)` and the bond on it."
-    n, cls = WARMUP_DAYS + c.episode_days + 1, bond_class(c.bond_rating)
-    m = {k: v[0].astype(float) for k, v in simulate_market(c.synthetic, n, 1, seed=market_seed,
-                                                           fields=SYNTHETIC_FIELDS + (f"{cls}_volume_usd",)).items()}
-    spread = pd.Series(universe_spreads(one_bond_universe(c), m["ig_oas_bp"], m["hy_oas_bp"], seed=market_seed, path=0,
-                                        params=c.universe)[:, 0].astype(float)).ffill().to_numpy()   # matured: last spread
-    j, liq = CLASSES.index(cls), c.synthetic.liquidity
-    stress = m["liquidity_stress"] * liq.bid_ask_stress_mult[j] / (COST_MODEL.crisis_mult_by_size[2] - 1.0)
-    index = m["hy_oas_bp" if cls == "hy_bond" else "ig_oas_bp"]
-    return PathMarket(spread, index, m["vix"], stress, c.bond_volume_usd * m[f"{cls}_volume_usd"] / liq.volume_usd[j],
-                      trailing_vol_bp_day(spread), m["informed_flow_share"], np.full(n, np.nan), m["regime"].astype(np.int64))
+def synthetic_path(c: CreditSpreadConfig, market_seed: int) -> BondPath:
+    "The episode's market: `BondPath.from_simulator` on `c.synthetic` for WARMUP_DAYS + episode_days + 1 days; maturity counted from path day 0 (warm-up included)."
+    return BondPath.from_simulator(c.synthetic, c.universe, WARMUP_DAYS + c.episode_days + 1, market_seed, c.bond_rating,
+                                   c.bond_sector, c.maturity_years + WARMUP_DAYS / TRADING_DAYS_PER_YEAR, c.bond_volume_usd)
 
 # %% ../../nbs/31_envs.spread.ipynb #bf9822db
 def real_columns(c: CreditSpreadConfig) -> dict[str, str]:
@@ -322,16 +281,13 @@ def prepare_frame(frame: pd.DataFrame, c: CreditSpreadConfig) -> pd.DataFrame:
     if len(out) < need: raise ValueError(f"episode_days={c.episode_days}: needs {need} complete rows, the frame has {len(out)}")
     return out
 
-def real_path(f: pd.DataFrame, c: CreditSpreadConfig, start: int) -> PathMarket:
-    "Rows start .. start + WARMUP_DAYS + episode_days of a `prepare_frame` frame as a PathMarket (fallbacks: table above)."
+def real_path(f: pd.DataFrame, c: CreditSpreadConfig, start: int) -> BondPath:
+    "Rows start .. start + WARMUP_DAYS + episode_days of a `prepare_frame` frame as a BondPath (`BondPath.from_frame`; fallbacks: table above)."
     n = WARMUP_DAYS + c.episode_days + 1
     if not 0 <= start <= len(f) - n: raise ValueError(f"start row {start}: allowed 0..{len(f) - n}")
-    g = f.iloc[start:start + n]
-    spread, stress = g["spread"].to_numpy(), np.asarray(stress_from_vix(g["vix"].to_numpy()), float)
-    volume = g["volume"].to_numpy() if "volume" in g else c.bond_volume_usd / (1.0 + stress)
-    hs = g["half_spread"].to_numpy() if "half_spread" in g else np.full(n, np.nan)
-    return PathMarket(spread, g["index"].to_numpy(), g["vix"].to_numpy(), stress, volume, trailing_vol_bp_day(spread),
-                      np.full(n, c.synthetic.liquidity.informed_share), hs, np.full(n, -1, np.int64))
+    opt = lambda k: k if k in f else None
+    return BondPath.from_frame(f.iloc[start:start + n], "spread", "index", "vix", opt("half_spread"), opt("volume"),
+                               base_volume_usd=c.bond_volume_usd, informed_share=c.synthetic.liquidity.informed_share)
 
 # %% ../../nbs/31_envs.spread.ipynb #eb01363a
 REF_SEED, REF_PATHS, REF_DAYS = 20_240_601, 40, 2520  # reference sample of the regime features (a fixed seed)
@@ -356,7 +312,7 @@ def regime_reference(params: MarketParams) -> RegimeReference:
     return RegimeReference(np.sort(ref["vix"].ravel().astype(float)), hmm)
 
 # %% ../../nbs/31_envs.spread.ipynb #46067139
-def regime_features(pm: PathMarket, index: str, ref: RegimeReference) -> np.ndarray:
+def regime_features(pm: BondPath, index: str, ref: RegimeReference) -> np.ndarray:
     "Regime features (REGIME_OBS_NAMES) of every path day, shape (n_days, 5); row k uses path days <= k only."
     n, out = len(pm.vix), np.empty((len(pm.vix), len(REGIME_OBS_NAMES)))
     out[:, 0] = np.searchsorted(ref.vix_sorted, pm.vix, side="right") / len(ref.vix_sorted)
@@ -386,13 +342,13 @@ def bond_consts(c: CreditSpreadConfig) -> BondConsts:
                       float(kp.delay_minutes_by_venue[ve]), kp)
 
 # %% ../../nbs/31_envs.spread.ipynb #dacffdec
-def quoted_half_spread_bp(pm: PathMarket, k: int, abs_notional: float, maturity_years: float, bc: BondConsts) -> float:
+def quoted_half_spread_bp(pm: BondPath, k: int, abs_notional: float, maturity_years: float, bc: BondConsts) -> float:
     "Half-spread on path day `k` for a trade of `abs_notional` USD, bp: the given column, else the cost grid at the day's stress."
     if not math.isnan(pm.half_spread_bp[k]): return float(pm.half_spread_bp[k])
     return client_half_spread_bp_nb(abs_notional, bc.rating_code, maturity_bucket_nb(maturity_years, bc.cost_kp),
                                     bc.client_code, bc.venue_code, pm.stress[k], bc.cost_kp)
 
-def path_fill_cost(trade_notional: float, k: int, maturity_years: float, duration: float, pm: PathMarket, bc: BondConsts) -> float:
+def path_fill_cost(trade_notional: float, k: int, maturity_years: float, duration: float, pm: BondPath, bc: BondConsts) -> float:
     "Expected dollar cost of filling `trade_notional` USD on path day `k`: half-spread + square-root impact + fill-delay drift."
     if trade_notional == 0.0: return 0.0
     q = abs(trade_notional)
@@ -411,7 +367,7 @@ def _quoted_half_spreads_nb(half_spread_bp, stress, days, abs_notional, maturity
         out[j] = half_spread_bp[k] if not math.isnan(half_spread_bp[k]) else client_half_spread_bp_nb(
             abs_notional, rating_code, maturity_bucket_nb(maturity_years[j], kp), client_code, venue_code, stress[k], kp)
 
-def path_observations(pm: PathMarket, c: CreditSpreadConfig, bc: BondConsts, with_regime: bool) -> np.ndarray:
+def path_observations(pm: BondPath, c: CreditSpreadConfig, bc: BondConsts, with_regime: bool) -> np.ndarray:
     "Observation rows of episode days 0..episode_days (position slot 5 = 0), float64, unclipped."
     W, n_ep = WARMUP_DAYS, c.episode_days + 1
     s, k = pm.spread_bp, np.arange(W, W + n_ep)
@@ -556,7 +512,7 @@ def step(self: CreditSpreadEnv, action):
 # %% ../../nbs/31_envs.spread.ipynb #0f3c555f
 @patch
 def _path_step(self: CreditSpreadEnv, w_new: float) -> float:
-    "Day t -> t+1 on the episode's PathMarket; fills `self._info` (INFO_NAMES order); returns the reward."
+    "Day t -> t+1 on the episode's BondPath; fills `self._info` (INFO_NAMES order); returns the reward."
     c, pm, t, w_old = self.config, self.path, self._t, self._w
     k, dt = t + WARMUP_DAYS, 1.0 / TRADING_DAYS_PER_YEAR
     s0, s1 = pm.spread_bp[k], pm.spread_bp[k + 1]
