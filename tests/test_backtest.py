@@ -296,3 +296,20 @@ def test_etf_excess_returns_real():
     assert ex.index[0].year == 2002 and np.isfinite(ex).all()
     assert ex.loc["2008-09-01":"2008-12-31"].sum() < -0.05          # credit sold off in the GFC, rates hedged
     with pytest.raises(ValueError, match="HYGX"): etf_excess_returns(px, etf="HYGX")
+
+
+def test_backtest_market_is_a_panel_of_bond_paths():
+    from credit_rl.market.path import BondPath
+    from credit_rl.market.synthetic import MarketParams, UniverseParams
+    paths = simulate_spread_paths(SpreadProcessParams(), 120, n_paths=3, seed=4)
+    m = market_from_paths(paths, start=20)
+    for i in range(3):
+        p = BondPath.from_spread_paths(paths, i)
+        for k in ("spread_bp", "half_spread_bp", "spread_vol_bp_day", "volume_usd"):
+            assert np.array_equal(getattr(m, k)[:, i], getattr(p, k))
+        assert np.array_equal(m.liquidity_stress[:, i], p.stress)
+    sims = [BondPath.from_simulator(MarketParams(), UniverseParams(), 200, seed=s, rating=r) for s, r in ((1, "A"), (2, "BB"))]
+    panel = BacktestMarket.from_paths(sims, spread_duration_years=[6.0, 4.0], maturity_years=[8.0, 5.0], rating=("A", "BB"), start=20)
+    assert panel.n_bonds == 2 and (panel.half_spread_bp > 0).all()           # NaN half-spread -> cost grid
+    assert panel.half_spread_bp[:, 1].mean() > panel.half_spread_bp[:, 0].mean()   # HY wider than IG
+    assert np.isfinite(run_backtest(lambda h, w: np.ones(h.n_bonds), panel).returns.to_numpy()).all()

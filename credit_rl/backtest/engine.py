@@ -17,8 +17,7 @@ import pandas as pd
 
 from ..config import param
 from ..costs import (CLIENTS, COST_MODEL, RATINGS, VENUES, CostModel, category_code, client_half_spread_bp,
-                             client_half_spread_bp_nb, cost_kernel_params, maturity_bucket_nb, stress_from_liquidity_shock,
-                             stress_from_vix)
+                             client_half_spread_bp_nb, cost_kernel_params, maturity_bucket_nb)
 from ..envs.spread import WARMUP_DAYS, CreditSpreadConfig, env_consts, env_observation_nb, OBS_NAMES
 from ..market.bond import HALF_SPREAD_BP, N_SPREAD_STATE, TRADING_DAYS_PER_YEAR, check_bounds, simulate_spread_paths
 from ..market.path import BondPath
@@ -134,6 +133,47 @@ def rolled_duration(n_rows: int, start: int, spread_duration_years, maturity_yea
     k = np.maximum(np.arange(n_rows) - start, 0)[:, None]
     return d0 * np.maximum(tau0 - k / TRADING_DAYS_PER_YEAR, 0.0) / tau0   # the env's spread_duration_nb
 
+# %% ../../nbs/50_backtest.engine.ipynb #5b08383b
+@classmethod
+def _market_from_bond_paths(cls, paths,  # `BondPath`s, one per instrument, of one length
+                            spread_duration_years=6.5,  # D at the first decision day, years (scalar or one per path)
+                            financing_spread_bp_per_yr=25.0,  # repo financing spread, bp/yr (scalar or one per path)
+                            maturity_years=8.0,  # maturity at the first decision day, years (scalar or one per path); None = no maturity, constant duration
+                            start: int = 0,  # first decision day (rows before are history)
+                            dates=None,  # index of the rows; default the first path's dates, else 0..n-1 named 'day'
+                            rating="A",  # rating per path (or one for all), for the cost-model half-spread
+                            roll_down: bool = True,  # False: duration and maturity held constant
+                            instruments=None,  # names; default bond_0, bond_1, ...
+                            fallbacks=None,  # filled columns, described; default the paths' fallbacks
+                            features: pd.DataFrame | None = None,  # extra daily columns for policies
+                           ) -> BacktestMarket:
+    "A backtest market whose instrument j is `paths[j]`."
+    paths = list(paths)
+    if not paths: raise ValueError("from_paths needs at least one BondPath")
+    n_rows, n = paths[0].n_days, len(paths)
+    if any(p.n_days != n_rows for p in paths): raise ValueError(f"paths have different lengths {[p.n_days for p in paths]}")
+    stack = lambda k: np.ascontiguousarray(np.column_stack([getattr(p, k) for p in paths]), dtype=float)
+    per = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))
+    rating = tuple(np.broadcast_to(np.asarray(rating, dtype=object), (n,)))
+    roll = roll_down and maturity_years is not None
+    dur = rolled_duration(n_rows, start, per(spread_duration_years), per(maturity_years) if roll else None)
+    k = np.maximum(np.arange(n_rows) - start, 0)[:, None]
+    mat = None if maturity_years is None else (np.maximum(per(maturity_years) - k / TRADING_DAYS_PER_YEAR, 0.0) if roll
+                                                else np.broadcast_to(per(maturity_years), (n_rows, n)).copy())
+    stress, hs = stack("stress"), stack("half_spread_bp")
+    for j, p in enumerate(paths):
+        if np.isnan(p.half_spread_bp).all():   # the BondPath's "use the cost grid"
+            m_j = per(maturity_years)[j] if mat is None or not roll else mat[:, j]
+            hs[:, j] = np.asarray(client_half_spread_bp(2e6, rating=rating[j], maturity_years=m_j, stress=stress[:, j]), float)
+    if dates is None: dates = paths[0].dates if paths[0].dates is not None else pd.RangeIndex(n_rows, name="day")
+    if fallbacks is None: fallbacks = tuple(dict.fromkeys(f for p in paths for f in p.fallbacks))
+    return check_market(cls(stack("spread_bp"), np.ascontiguousarray(dur), hs, stack("spread_vol_bp_day"), stack("volume_usd"),
+                            per(financing_spread_bp_per_yr).copy(), pd.Index(dates),
+                            tuple(instruments) if instruments is not None else tuple(f"bond_{i}" for i in range(n)),
+                            start, tuple(fallbacks), None if mat is None else np.ascontiguousarray(mat), stress, rating, features))
+
+BacktestMarket.from_paths = _market_from_bond_paths
+
 # %% ../../nbs/50_backtest.engine.ipynb #a59b0481
 def market_from_paths(paths: dict,  # `simulate_spread_paths` output: arrays (n_paths, n_days + 1)
                       spread_duration_years=6.5,  # D at the first decision day, years (scalar or per path)
@@ -144,19 +184,10 @@ def market_from_paths(paths: dict,  # `simulate_spread_paths` output: arrays (n_
                       rating="A",  # rating of every path's bond (or one per path), for the cost-model half-spread
                       half_spread_shock_mult: float = 3.0,  # the simulator's, to map its liquidity shock to cost stress
                      ) -> BacktestMarket:
-    "A backtest market whose instruments are the simulated paths."
-    s = np.ascontiguousarray(paths["spread_bp"].T, dtype=float)
-    n_rows, n = s.shape
-    col = lambda k: np.ascontiguousarray(paths[k].T, dtype=float)
-    fin = np.broadcast_to(np.asarray(financing_spread_bp_per_yr, dtype=float), (n,)).copy()
-    dur = np.ascontiguousarray(np.broadcast_to(rolled_duration(n_rows, start, spread_duration_years, maturity_years), (n_rows, n)))
-    mat = None if maturity_years is None else np.ascontiguousarray(np.broadcast_to(
-        np.maximum(np.asarray(maturity_years, dtype=float) - np.maximum(np.arange(n_rows) - start, 0)[:, None] / TRADING_DAYS_PER_YEAR, 0.0), (n_rows, n)))
-    stress = np.ascontiguousarray(stress_from_liquidity_shock(paths["liquidity_shock"].T, half_spread_shock_mult), dtype=float)
-    return check_market(BacktestMarket(s, dur, col("half_spread_bp"), col("spread_vol_bp_day"), col("volume_usd"), fin,
-                                       pd.RangeIndex(n_rows, name="day") if dates is None else pd.Index(dates),
-                                       tuple(f"bond_{i}" for i in range(n)), start, (), mat, stress,
-                                       tuple(np.broadcast_to(np.asarray(rating, dtype=object), (n,)))))
+    "A backtest market whose instruments are the simulated paths (each read as a `BondPath.from_spread_paths`)."
+    bonds = [BondPath.from_spread_paths(paths, i, half_spread_shock_mult) for i in range(len(paths["spread_bp"]))]
+    return BacktestMarket.from_paths(bonds, spread_duration_years, financing_spread_bp_per_yr, maturity_years,
+                                     start=start, dates=dates, rating=rating)
 
 # %% ../../nbs/50_backtest.engine.ipynb #e6fed042
 def market_from_env(config: CreditSpreadConfig, seed: int, n_paths: int = 1) -> BacktestMarket:
@@ -182,20 +213,13 @@ def market_from_frame(frame: pd.DataFrame,  # daily rows, DatetimeIndex; one ins
     "A one-instrument backtest market from a real-data frame (read as a `BondPath.from_frame`); `market.fallbacks` lists the filled columns."
     p = BondPath.from_frame(frame, spread_col, vix_col=vix_col, half_spread_col=half_spread_col, volume_col=volume_col,
                             spread_vol_col=spread_vol_col, base_volume_usd=volume_usd, vol_window_days=vol_window_days)
-    n, fallbacks, hs = p.n_days, [], p.half_spread_bp
-    if half_spread_col is None:
-        hs = np.asarray(client_half_spread_bp(2e6, rating=rating, maturity_years=maturity_years, stress=p.stress), float) * np.ones(n)
-        fallbacks.append(f"half_spread_bp: cost-model round-lot half-spread, rating {rating}, {maturity_years}y" + (", VIX stress" if vix_col else ""))
-    fallbacks += p.fallbacks   # spread vol (realized_vol_bp_day), volume (fallback_volume_usd)
-    c = lambda a: np.ascontiguousarray(np.asarray(a, dtype=float).reshape(n, 1))
-    m = BacktestMarket(c(p.spread_bp), c(np.full(n, spread_duration_years)), c(hs), c(p.spread_vol_bp_day), c(p.volume_usd),
-                       np.array([financing_spread_bp_per_yr], dtype=float), p.dates,
-                       (instrument or spread_col,), start, tuple(fallbacks), c(np.full(n, maturity_years)),
-                       c(p.stress * np.ones(n)), (rating,))
     missing = [k for k in feature_cols if k not in frame]
     if missing: raise ValueError(f"feature_cols {missing} not in the frame's columns {list(frame.columns)}")
-    if feature_cols: m.features = frame[list(feature_cols)].astype(float)
-    return check_market(m)
+    fallbacks = ((f"half_spread_bp: cost-model round-lot half-spread, rating {rating}, {maturity_years}y" + (", VIX stress" if vix_col else ""),)
+                 if half_spread_col is None else ()) + p.fallbacks   # half-spread (from_paths' cost grid), spread vol, volume
+    return BacktestMarket.from_paths([p], spread_duration_years, financing_spread_bp_per_yr, maturity_years, start=start,
+                                     rating=rating, roll_down=False, instruments=(instrument or spread_col,), fallbacks=fallbacks,
+                                     features=frame[list(feature_cols)].astype(float) if feature_cols else None)
 
 # %% ../../nbs/50_backtest.engine.ipynb #ca320878
 @numba.njit(cache=True)

@@ -1,4 +1,4 @@
-"""`BondPath`: one bond's daily market as aligned arrays — spread, index OAS, VIX, liquidity stress, volume, realised spread vol, informed share, half-spread, regime — built from the simulator or from a data frame. The env, the backtest engine and the walk-forward study all read it.
+"""`BondPath`: one bond's daily market as aligned arrays — spread, index OAS, VIX, liquidity stress, volume, realised spread vol, informed share, half-spread, regime — built from the simulator, the v0 single-bond kernel or a data frame. The env, the backtest engine and the walk-forward study all read it.
 
 Docs: https://credit-rl.github.io/credit-rl/market.path.html.md"""
 
@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..costs import COST_MODEL, N_IG_RATINGS, stress_from_vix
+from ..costs import COST_MODEL, N_IG_RATINGS, stress_from_liquidity_shock, stress_from_vix
 from .synthetic import CLASSES, RATINGS, SECTORS, MarketParams, UniverseParams, simulate_market, universe_spreads
 
 # %% auto #0
@@ -99,6 +99,23 @@ def _from_simulator(cls, params: MarketParams,  # the calibrated market
                None if dates is None else pd.Index(dates))
 
 BondPath.from_simulator = _from_simulator
+
+# %% ../../nbs/16_market.path.ipynb #e93c3a30
+@classmethod
+def _from_spread_paths(cls, paths: dict,  # `simulate_spread_paths` output: arrays (n_paths, n_days + 1)
+                       i: int = 0,  # which path
+                       half_spread_shock_mult: float = 3.0,  # the simulator's, to map its liquidity shock to cost stress
+                       dates=None,  # row labels
+                      ) -> BondPath:
+    "Path `i` of the v0 single-bond kernel as a `BondPath`."
+    col = lambda k: np.asarray(paths[k][i], dtype=float)
+    s = col("spread_bp")
+    n, nan = len(s), np.full(len(s), np.nan)
+    return cls(s, nan, nan.copy(), np.asarray(stress_from_liquidity_shock(col("liquidity_shock"), half_spread_shock_mult), float),
+               col("volume_usd"), col("spread_vol_bp_day"), np.zeros(n), col("half_spread_bp"), np.full(n, -1, np.int64),
+               None if dates is None else pd.Index(dates))
+
+BondPath.from_spread_paths = _from_spread_paths
 
 # %% ../../nbs/16_market.path.ipynb #ea791121
 @classmethod
