@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_rl.backtest.engine import (BacktestConfig, BacktestMarket, EnvPolicy, Fold, check_market, check_no_lookahead,
+from credit_rl.backtest.engine import (BacktestConfig, BacktestMarket, EnvPolicy, check_market, check_no_lookahead,
                                 compare_policies, config_from_env, cost_scenarios, daily_pnl, decide, market_from_env,
-                                market_from_frame, market_from_paths, run_backtest, strongest_rule, walk_forward,
-                                walk_forward_splits, weights_from_targets)
+                                market_from_frame, market_from_paths, run_backtest, strongest_rule, weights_from_targets)
+from credit_rl.backtest.walkforward import Fold, walk_forward, walk_forward_splits
 from credit_rl.config import shared_data_dir
 from credit_rl.costs import delay_cost_moments, trade_cost
 from credit_rl.envs.spread import CreditSpreadConfig, CreditSpreadEnv, rollout

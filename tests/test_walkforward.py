@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from credit_rl.agents.ppo import PPOConfig
-from credit_rl.backtest.engine import check_no_lookahead, decide, walk_forward_splits
+from credit_rl.backtest.engine import check_no_lookahead, decide
+from credit_rl.backtest.walkforward import walk_forward_splits
 from credit_rl.agents.dqn import DQNConfig
 from credit_rl.envs.spread import CreditSpreadConfig
 from credit_rl.market.path import realized_vol_bp_day

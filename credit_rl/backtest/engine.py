@@ -29,8 +29,7 @@ __all__ = ['MATRIX_FIELDS', 'GRID_FIELDS', 'DAILY_FIELDS', 'COST_MULTIPLIERS', '
            'market_from_frame', 'env_observations_nb', 'EnvPolicy', 'decide', 'weights_from_targets', 'GridArgs',
            'grid_half_spread_nb', 'grid_half_spreads_nb', 'grid_args', 'fill_half_spread_bp', 'pnl_kernel_nb',
            'delay_factor', 'daily_pnl', 'BacktestResult', 'trade_blotter', 'run_backtest', 'check_no_lookahead',
-           'cost_scenarios', 'results_table', 'compare_policies', 'strongest_rule', 'etf_excess_returns', 'Fold',
-           'walk_forward_splits', 'WalkForwardResult', 'walk_forward']
+           'cost_scenarios', 'results_table', 'compare_policies', 'strongest_rule', 'etf_excess_returns']
 
 # %% ../../nbs/50_backtest.engine.ipynb #fc76dc73
 @dataclass(frozen=True)
@@ -477,53 +476,3 @@ def etf_excess_returns(adj_close: pd.DataFrame,  # adjusted closes (USD), one co
         if c not in adj_close: raise ValueError(f"column {c!r} not in adj_close's columns {list(adj_close.columns)}")
     r = adj_close[[etf, hedge]].dropna().pct_change().iloc[1:]
     return (r[etf] - duration_ratio * r[hedge]).rename(f"{etf}-{duration_ratio:.3g}x{hedge}")
-
-# %% ../../nbs/50_backtest.engine.ipynb #bd7807a3
-class Fold(NamedTuple):
-    "One walk-forward fold: train rows [train_start, train_end), decisions on [test_start, test_end)."
-    fold: int; train_start: int; train_end: int; test_start: int; test_end: int
-
-def walk_forward_splits(n_days: int,  # daily returns in the sample (market rows - 1)
-                        train_days: int,  # rows in each training window
-                        test_days: int,  # decision days in each test window
-                        embargo_days: int = 0,  # unused days between train end and test start
-                        expanding: bool = False,  # True = every train window starts at day 0
-                       ) -> list[Fold]:
-    "Rolling or expanding train/test folds with an embargo; full test windows only, in time order."
-    for k, v, lo in (("n_days", n_days, 1), ("train_days", train_days, 1), ("test_days", test_days, 1), ("embargo_days", embargo_days, 0)):
-        if int(v) != v or v < lo: raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
-    folds, i = [], 0
-    while True:
-        train_start = 0 if expanding else i * test_days
-        train_end = train_days + i * test_days
-        test_start = train_end + embargo_days
-        if test_start + test_days > n_days: break
-        folds.append(Fold(i, train_start, train_end, test_start, test_start + test_days)); i += 1
-    if not folds: raise ValueError(f"no fold fits: train_days + embargo_days + test_days = {train_days + embargo_days + test_days} > n_days = {n_days}")
-    return folds
-
-# %% ../../nbs/50_backtest.engine.ipynb #d6b21d3c
-@dataclass
-class WalkForwardResult:
-    "Per-fold results: `table` (fold bounds and metrics per cost multiplier), `results[fold][multiplier]`, policies."
-    table: pd.DataFrame
-    results: list
-    policies: list
-    def returns(self, cost_multiplier: float = 1.0) -> pd.Series:
-        "The chained out-of-sample daily returns of every fold at `cost_multiplier`."
-        return pd.concat([r[float(cost_multiplier)].returns for r in self.results])
-
-def walk_forward(fit: Callable,  # fit(train_market) -> policy
-                 market: BacktestMarket, folds: list[Fold], config: BacktestConfig = BacktestConfig(),
-                 multipliers=COST_MULTIPLIERS) -> WalkForwardResult:
-    "Fit on each fold's train rows, backtest on its test window at each cost multiplier."
-    rows, results, policies = [], [], []
-    for f in folds:
-        policy = fit(market.rows(f.train_start, f.train_end, start=0))
-        by_k = cost_scenarios(policy, market.rows(0, f.test_end + 1, start=f.test_start), config, multipliers)
-        d = market.dates
-        for k, r in by_k.items():
-            rows.append(dict(fold=f.fold, train_from=d[f.train_start], train_to=d[f.train_end - 1], test_from=d[f.test_start],
-                             test_to=d[f.test_end], cost_multiplier=k, policy=getattr(policy, "name", type(policy).__name__), **r.metrics()))
-        results.append(by_k); policies.append(policy)
-    return WalkForwardResult(pd.DataFrame(rows), results, policies)

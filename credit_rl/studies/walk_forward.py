@@ -18,9 +18,9 @@ from ..config import param
 from ..market.bond import TRADING_DAYS_PER_YEAR, check_bounds
 from ..envs.spread import WARMUP_DAYS, CreditSpreadConfig, CreditSpreadEnv
 from ..envs.constraints import ConstraintCosts, ConstraintLimits
-from ..backtest.engine import COST_MULTIPLIERS, BacktestMarket, strongest_rule, walk_forward, walk_forward_splits
+from ..backtest.engine import COST_MULTIPLIERS, BacktestMarket, strongest_rule
 from ..backtest.walkforward import (AgentPolicy, bootstrap_indices, frame_of_market, history_backtest_config, history_env_config,
-                                            history_market, metrics_with_ci, paired_bootstrap_difference, real_history, synthetic_history)
+                                            history_market, metrics_with_ci, paired_bootstrap_difference, real_history, walk_forward, walk_forward_splits, synthetic_history)
 from ..agents.rules import CarryRule, default_rules
 from ..agents.ppo import PPOConfig, make_ppo
 from ..agents.training import train_agent
