@@ -99,8 +99,8 @@ def test_window_table_on_a_hand_made_series():
 
 
 def _smoke_params():
-    from credit_rl.config import read_yaml
-    return read_yaml(REPO / "params" / "smoke" / "regimes_crisis.yaml")["params"]
+    from credit_rl.book.runs import load_spec
+    return load_spec(REPO / "params" / "regimes_crisis.yaml", "smoke").params
 
 
 def _run_template(tmp_path, params):
