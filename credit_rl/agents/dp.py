@@ -318,22 +318,22 @@ class BudgetPPO(BudgetProgress, EntropyDecayPPO):
 class BudgetDQN(BudgetProgress, UpgradedDQN):
     "UpgradedDQN (dqn) whose exploration and PER-beta schedules follow the CPU budget."
 
-def make_grid_ppo(p: GridPPOConfig, grid: GridSpreadConfig, seed: int) -> BudgetPPO:
-    "BudgetPPO on `p.n_envs` batched grid envs (env k seeded seed*1000 + k), one torch thread, CPU."
+def _grid_model(algo, cfg, grid: GridSpreadConfig, seed: int):
+    "`algo` with `cfg.sb3_kwargs()` on `cfg.n_envs` batched grid envs (env k seeded seed*1000 + k), one torch thread, CPU."
     torch.set_num_threads(1)
-    env = GridCreditSpreadSB3VecEnv(p.n_envs, grid, reward_scale=p.reward_scale)
-    model = BudgetPPO("MlpPolicy", env, **p.sb3_kwargs(), seed=seed, device="cpu")
+    env = GridCreditSpreadSB3VecEnv(cfg.n_envs, grid, reward_scale=cfg.reward_scale)
+    model = algo("MlpPolicy", env, **cfg.sb3_kwargs(), seed=seed, device="cpu")
     model.env.seed(seed * 1000)
     return model
+
+def make_grid_ppo(p: GridPPOConfig, grid: GridSpreadConfig, seed: int) -> BudgetPPO:
+    "BudgetPPO on `p.n_envs` batched grid envs (env k seeded seed*1000 + k), one torch thread, CPU."
+    return _grid_model(BudgetPPO, p, grid, seed)
 
 # %% ../../nbs/44_agents.dp.ipynb #885f22b7
 def make_grid_dqn(d: DQNConfig, grid: GridSpreadConfig, seed: int) -> BudgetDQN:
     "BudgetDQN (all of `d`'s upgrade switches) on `d.n_envs` batched grid envs (env k seeded seed*1000 + k)."
-    torch.set_num_threads(1)
-    env = GridCreditSpreadSB3VecEnv(d.n_envs, grid, reward_scale=d.reward_scale)
-    model = BudgetDQN("MlpPolicy", env, **d.sb3_kwargs(), seed=seed, device="cpu")
-    model.env.seed(seed * 1000)
-    return model
+    return _grid_model(BudgetDQN, d, grid, seed)
 
 # %% ../../nbs/44_agents.dp.ipynb #a679cb2e
 def make_sb3_default_ppo(grid: GridSpreadConfig, seed: int, n_envs: int = 8, reward_scale: float = 100.0) -> PPO:
